@@ -1,0 +1,133 @@
+/**
+ * Provider contracts. Every call is streaming where the underlying service allows it and takes an
+ * AbortSignal: aborting must stop the network work (barge-in must not keep paying for tokens).
+ * Providers know nothing of sessions; they turn audio into text, text into text, text into audio.
+ */
+
+/** Mono Float32 PCM in [-1, 1]. STT input is always 16 kHz mono (what the VAD produces). */
+export interface PcmFloat {
+  readonly samples: Float32Array;
+  readonly sampleRate: number;
+}
+
+export interface ToolCall {
+  /** Provider-assigned id that links the call to its result. */
+  readonly id: string;
+  readonly name: string;
+  /** The arguments as the model produced them: a JSON string. */
+  readonly arguments: string;
+}
+
+/** Conversation messages in a provider-neutral shape (OpenAI-like). */
+export type ChatMessage =
+  | { readonly role: 'system'; readonly content: string }
+  | { readonly role: 'user'; readonly content: string }
+  | {
+      readonly role: 'assistant';
+      readonly content: string;
+      readonly toolCalls?: readonly ToolCall[];
+      /** True when the user cut the reply off; `content` is what was actually played. */
+      readonly interrupted?: boolean;
+    }
+  | { readonly role: 'tool'; readonly toolCallId: string; readonly name: string; readonly content: string };
+
+/** What the model sees of a tool. `parameters` is a JSON Schema object. */
+export interface ToolSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly parameters: Readonly<Record<string, unknown>>;
+}
+
+export interface ToolContext {
+  readonly signal: AbortSignal;
+}
+
+/** A tool the agent may call. The result is serialized to JSON (strings are passed as they are). */
+export interface Tool extends ToolSpec {
+  execute(args: unknown, context: ToolContext): Promise<unknown>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Speech to text
+
+export interface SttOptions {
+  readonly signal: AbortSignal;
+  readonly language?: string;
+}
+
+export interface Transcript {
+  readonly text: string;
+  /** False for interim hypotheses of a streaming recognizer. */
+  readonly final: boolean;
+  readonly confidence?: number;
+}
+
+export interface SttProvider {
+  readonly name: string;
+  /** Transcribe one finished utterance (16 kHz mono). */
+  transcribe(audio: PcmFloat, options: SttOptions): Promise<Transcript>;
+  /**
+   * Optional streaming recognition: audio chunks (16 kHz mono) in, interim and final results out.
+   * The iterable ends after the final result once the audio iterable ends.
+   */
+  stream?(audio: AsyncIterable<Float32Array>, options: SttOptions): AsyncIterable<Transcript>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Language model
+
+export interface LlmRequest {
+  readonly messages: readonly ChatMessage[];
+  readonly tools?: readonly ToolSpec[];
+  readonly signal: AbortSignal;
+}
+
+export interface LlmUsage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+}
+
+export type LlmEvent =
+  | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'tool_call'; readonly call: ToolCall }
+  | { readonly type: 'usage'; readonly usage: LlmUsage };
+
+export interface LlmProvider {
+  readonly name: string;
+  /** Streams one completion. Tool calls are yielded complete (arguments fully accumulated). */
+  stream(request: LlmRequest): AsyncIterable<LlmEvent>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text to speech
+
+export interface WordTiming {
+  readonly word: string;
+  /** Offsets in ms from the start of this synthesize() call's audio. */
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+export interface TtsChunk {
+  /** Mono PCM16 at `sampleRate`, the provider's true rate (never assumed by the caller). */
+  readonly pcm: Int16Array;
+  readonly sampleRate: number;
+  /** Word timings when the provider knows them; otherwise the runtime estimates them. */
+  readonly words?: readonly WordTiming[];
+}
+
+export interface TtsOptions {
+  readonly signal: AbortSignal;
+  readonly voice?: string;
+}
+
+export interface TtsProvider {
+  readonly name: string;
+  synthesize(text: string, options: TtsOptions): AsyncIterable<TtsChunk>;
+}
+
+export interface Providers {
+  readonly stt: SttProvider;
+  readonly llm: LlmProvider;
+  readonly tts: TtsProvider;
+}
