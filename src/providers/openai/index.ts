@@ -1,0 +1,4 @@
+export { createOpenAiClient, mapOpenAiError, type OpenAiClientOptions } from './client.js';
+export { OpenAiLlm, toOpenAiMessage, toOpenAiTool, type OpenAiLlmOptions } from './llm.js';
+export { OpenAiStt, type OpenAiSttOptions } from './stt.js';
+export { OpenAiTts, type OpenAiTtsOptions } from './tts.js';
