@@ -1,0 +1,408 @@
+/**
+ * One agent reply: LLM stream → segments → TTS (the next segment is synthesized while the previous
+ * one plays) → playout. The reply is one actor, so cancelling it (stopping the actor) aborts the
+ * LLM, the TTS and the playout together. It tracks which words were actually played so the
+ * session can write exactly that into the history when the user cuts it off.
+ *
+ * Child actors, provided by src/session/:
+ * - `llm`     fromCallback: streams one completion; sends llm.text / llm.toolCall / llm.usage / llm.done / llm.error
+ * - `tools`   fromPromise: runs the tool calls of one round, resolves with their results
+ * - `tts`     fromCallback: synthesizes one segment; sends tts.chunk / tts.done / tts.error
+ * - `playout` fromCallback: paces audio to the transport; receives playout.*, sends playout.started / word / segmentDone / drained
+ */
+import { and, assign, emit, fromCallback, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
+import type { ChatMessage, LlmUsage, ToolCall, ToolSpec, WordTiming } from '../src/providers/types.js';
+import { cutSegments, DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from './segments.js';
+
+export interface ErrorInfo {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface ToolResult {
+  readonly callId: string;
+  readonly name: string;
+  readonly ok: boolean;
+  /** What the model is told: the result (or error) serialized as text. */
+  readonly content: string;
+}
+
+export interface ReplySettings {
+  /** How many segments TTS may run ahead of the one playing (default 1). */
+  readonly ttsLookahead: number;
+  /** Model ↔ tool rounds before the reply gives up (default 5). */
+  readonly maxToolRounds: number;
+  readonly segments: SegmentOptions;
+}
+
+export const DEFAULT_REPLY_SETTINGS: ReplySettings = {
+  ttsLookahead: 1,
+  maxToolRounds: 5,
+  segments: DEFAULT_SEGMENT_OPTIONS,
+};
+
+export interface ReplyInput {
+  readonly replyId: number;
+  readonly messages: readonly ChatMessage[];
+  readonly tools?: readonly ToolSpec[];
+  readonly settings?: ReplySettings;
+}
+
+export interface ReplyContext {
+  readonly replyId: number;
+  readonly messages: readonly ChatMessage[];
+  readonly tools: readonly ToolSpec[];
+  readonly settings: ReplySettings;
+  /** LLM text not yet cut into a segment. */
+  readonly pending: string;
+  /** Text of each segment, in speaking order. */
+  readonly segments: readonly string[];
+  /** Segments whose synthesis has finished (the next one to synthesize is at this index). */
+  readonly synthesized: number;
+  /** Segments played to the end. */
+  readonly playedSegments: number;
+  /** Words of segment `playedSegments` played to the end. */
+  readonly playedWords: number;
+  readonly audioStarted: boolean;
+  readonly toolCalls: readonly ToolCall[];
+  readonly rounds: number;
+  readonly usage: LlmUsage;
+  readonly error: ErrorInfo | undefined;
+}
+
+export type LlmActorEvent =
+  | { type: 'llm.text'; text: string }
+  | { type: 'llm.toolCall'; call: ToolCall }
+  | { type: 'llm.usage'; usage: LlmUsage }
+  | { type: 'llm.done' }
+  | { type: 'llm.error'; error: ErrorInfo };
+
+export type TtsActorEvent =
+  | { type: 'tts.chunk'; segment: number; pcm: Int16Array; sampleRate: number; words?: readonly WordTiming[] }
+  | { type: 'tts.done'; segment: number }
+  | { type: 'tts.error'; segment: number; error: ErrorInfo };
+
+export type PlayoutReport =
+  | { type: 'playout.started'; sampleRate: number }
+  | { type: 'playout.word'; segment: number; words: number }
+  | { type: 'playout.segmentDone'; segment: number }
+  | { type: 'playout.drained' };
+
+/** Commands the reply sends to its playout child. */
+export type PlayoutCommand =
+  | { type: 'playout.enqueue'; segment: number; pcm: Int16Array; sampleRate: number; words?: readonly WordTiming[] }
+  | { type: 'playout.segmentEnd'; segment: number; text: string }
+  | { type: 'playout.finish' }
+  | { type: 'playout.pause' }
+  | { type: 'playout.resume' };
+
+export type ReplyEvent =
+  | LlmActorEvent
+  | TtsActorEvent
+  | PlayoutReport
+  | { type: 'output.pause' }
+  | { type: 'output.resume' };
+
+/** Events a reply sends to its parent session. */
+export type ReplyParentEvent =
+  | { type: 'reply.delta'; replyId: number; text: string }
+  | { type: 'reply.audioStart'; replyId: number; sampleRate: number }
+  | { type: 'reply.toolCalls'; replyId: number; calls: readonly ToolCall[] }
+  | { type: 'reply.toolResults'; replyId: number; results: readonly ToolResult[] }
+  | { type: 'reply.done'; replyId: number; text: string; usage: LlmUsage }
+  | { type: 'reply.failed'; replyId: number; error: ErrorInfo; playedText: string };
+
+export interface LlmActorInput {
+  readonly messages: readonly ChatMessage[];
+  readonly tools: readonly ToolSpec[];
+}
+
+export interface TtsActorInput {
+  readonly segment: number;
+  readonly text: string;
+}
+
+export interface PlayoutActorInput {
+  readonly replyId: number;
+}
+
+function words(text: string): string[] {
+  return text.split(/\s+/).filter((w) => w.length > 0);
+}
+
+/** The text whose audio has been played so far: whole segments, then whole words. */
+export function playedText(context: Pick<ReplyContext, 'segments' | 'playedSegments' | 'playedWords'>): string {
+  const parts = context.segments.slice(0, context.playedSegments);
+  const current = context.segments[context.playedSegments];
+  if (current !== undefined && context.playedWords > 0) {
+    parts.push(words(current).slice(0, context.playedWords).join(' '));
+  }
+  return parts.join(' ');
+}
+
+function missing(name: string): never {
+  throw new Error(`The reply machine's '${name}' actor was not provided (use replyMachine.provide({ actors }))`);
+}
+
+const NO_USAGE: LlmUsage = { inputTokens: 0, outputTokens: 0 };
+
+export const replyMachine = setup({
+  types: {
+    context: {} as ReplyContext,
+    events: {} as ReplyEvent,
+    input: {} as ReplyInput,
+    emitted: {} as ReplyParentEvent,
+  },
+  actors: {
+    llm: fromCallback<LlmActorEvent, LlmActorInput>(() => missing('llm')),
+    tools: fromPromise<ToolResult[], { calls: readonly ToolCall[] }>(async () => missing('tools')),
+    tts: fromCallback<TtsActorEvent, TtsActorInput>(() => missing('tts')),
+    playout: fromCallback<PlayoutCommand, PlayoutActorInput>(() => missing('playout')),
+  },
+  actions: {
+    appendText: assign(({ context }, params: { text: string }) => {
+      const cut = cutSegments(context.pending + params.text, false, context.settings.segments);
+      return cut.segments.length === 0
+        ? { pending: cut.rest }
+        : { pending: cut.rest, segments: [...context.segments, ...cut.segments] };
+    }),
+    flushText: assign(({ context }) => {
+      const cut = cutSegments(context.pending, true, context.settings.segments);
+      return { pending: '', segments: [...context.segments, ...cut.segments] };
+    }),
+    reportDelta: sendParent(({ context }, params: { text: string }) => ({
+      type: 'reply.delta',
+      replyId: context.replyId,
+      text: params.text,
+    })),
+    collectToolCall: assign({
+      toolCalls: ({ context }, params: { call: ToolCall }) => [...context.toolCalls, params.call],
+    }),
+    addUsage: assign({
+      usage: ({ context }, params: { usage: LlmUsage }) => ({
+        inputTokens: context.usage.inputTokens + params.usage.inputTokens,
+        outputTokens: context.usage.outputTokens + params.usage.outputTokens,
+      }),
+    }),
+    reportToolCalls: sendParent(({ context }) => ({
+      type: 'reply.toolCalls',
+      replyId: context.replyId,
+      calls: context.toolCalls,
+    })),
+    recordToolResults: assign(({ context }, params: { results: readonly ToolResult[] }) => ({
+      messages: [
+        ...context.messages,
+        { role: 'assistant', content: context.segments.join(' '), toolCalls: context.toolCalls } satisfies ChatMessage,
+        ...params.results.map(
+          (r): ChatMessage => ({ role: 'tool', toolCallId: r.callId, name: r.name, content: r.content }),
+        ),
+      ],
+      toolCalls: [],
+      rounds: context.rounds + 1,
+    })),
+    reportToolResults: sendParent(({ context }, params: { results: readonly ToolResult[] }) => ({
+      type: 'reply.toolResults',
+      replyId: context.replyId,
+      results: params.results,
+    })),
+    forwardChunk: sendTo('playout', (_, params: { segment: number; pcm: Int16Array; sampleRate: number; words: readonly WordTiming[] | undefined }): PlayoutCommand =>
+      params.words === undefined
+        ? { type: 'playout.enqueue', segment: params.segment, pcm: params.pcm, sampleRate: params.sampleRate }
+        : { type: 'playout.enqueue', segment: params.segment, pcm: params.pcm, sampleRate: params.sampleRate, words: params.words },
+    ),
+    endSegment: sendTo('playout', ({ context }, params: { segment: number }): PlayoutCommand => ({
+      type: 'playout.segmentEnd',
+      segment: params.segment,
+      text: context.segments[params.segment] ?? '',
+    })),
+    countSynthesized: assign({ synthesized: ({ context }) => context.synthesized + 1 }),
+    finishPlayout: sendTo('playout', { type: 'playout.finish' } satisfies PlayoutCommand),
+    pausePlayout: sendTo('playout', { type: 'playout.pause' } satisfies PlayoutCommand),
+    resumePlayout: sendTo('playout', { type: 'playout.resume' } satisfies PlayoutCommand),
+    markAudioStarted: assign({ audioStarted: true }),
+    reportAudioStart: sendParent(({ context }, params: { sampleRate: number }) => ({
+      type: 'reply.audioStart',
+      replyId: context.replyId,
+      sampleRate: params.sampleRate,
+    })),
+    markWords: assign(({ context }, params: { segment: number; words: number }) =>
+      params.segment === context.playedSegments ? { playedWords: params.words } : {},
+    ),
+    markSegmentPlayed: assign(({ context }, params: { segment: number }) =>
+      params.segment === context.playedSegments ? { playedSegments: context.playedSegments + 1, playedWords: 0 } : {},
+    ),
+    setError: assign({ error: (_, params: { error: ErrorInfo }) => params.error }),
+    reportDone: sendParent(({ context }) => ({
+      type: 'reply.done',
+      replyId: context.replyId,
+      text: context.segments.join(' '),
+      usage: context.usage,
+    })),
+    reportFailed: sendParent(({ context }) => ({
+      type: 'reply.failed',
+      replyId: context.replyId,
+      error: context.error ?? { code: 'internal', message: 'reply failed' },
+      playedText: playedText(context),
+    })),
+    // Emitted copies let a reply run standalone (tests, tools) and be observed with actor.on().
+    emitDone: emit(({ context }) => ({
+      type: 'reply.done' as const,
+      replyId: context.replyId,
+      text: context.segments.join(' '),
+      usage: context.usage,
+    })),
+  },
+  guards: {
+    hasToolCalls: ({ context }) => context.toolCalls.length > 0,
+    tooManyRounds: ({ context }) => context.rounds >= context.settings.maxToolRounds,
+    canSynthesize: ({ context }) =>
+      context.synthesized < context.segments.length &&
+      context.synthesized - context.playedSegments <= context.settings.ttsLookahead,
+    llmFinished: stateIn('#reply.active.llm.done'),
+    allSynthesized: ({ context }) => context.synthesized >= context.segments.length,
+  },
+}).createMachine({
+  id: 'reply',
+  context: ({ input }) => ({
+    replyId: input.replyId,
+    messages: input.messages,
+    tools: input.tools ?? [],
+    settings: input.settings ?? DEFAULT_REPLY_SETTINGS,
+    pending: '',
+    segments: [],
+    synthesized: 0,
+    playedSegments: 0,
+    playedWords: 0,
+    audioStarted: false,
+    toolCalls: [],
+    rounds: 0,
+    usage: NO_USAGE,
+    error: undefined,
+  }),
+  initial: 'active',
+  states: {
+    active: {
+      type: 'parallel',
+      invoke: { id: 'playout', src: 'playout', input: ({ context }) => ({ replyId: context.replyId }) },
+      on: {
+        'output.pause': { actions: 'pausePlayout' },
+        'output.resume': { actions: 'resumePlayout' },
+        'playout.started': {
+          actions: ['markAudioStarted', { type: 'reportAudioStart', params: ({ event }) => ({ sampleRate: event.sampleRate }) }],
+        },
+        'playout.word': { actions: { type: 'markWords', params: ({ event }) => event } },
+        'playout.segmentDone': { actions: { type: 'markSegmentPlayed', params: ({ event }) => event } },
+      },
+      onDone: 'finished',
+      states: {
+        llm: {
+          initial: 'streaming',
+          states: {
+            streaming: {
+              invoke: {
+                src: 'llm',
+                input: ({ context }) => ({ messages: context.messages, tools: context.tools }),
+              },
+              on: {
+                'llm.text': {
+                  actions: [
+                    { type: 'appendText', params: ({ event }) => ({ text: event.text }) },
+                    { type: 'reportDelta', params: ({ event }) => ({ text: event.text }) },
+                  ],
+                },
+                'llm.toolCall': { actions: { type: 'collectToolCall', params: ({ event }) => ({ call: event.call }) } },
+                'llm.usage': { actions: { type: 'addUsage', params: ({ event }) => ({ usage: event.usage }) } },
+                'llm.done': [
+                  {
+                    guard: and(['hasToolCalls', 'tooManyRounds']),
+                    target: '#reply.failed',
+                    actions: {
+                      type: 'setError',
+                      params: ({ context }) => ({
+                        error: { code: 'tool_failed', message: `gave up after ${context.settings.maxToolRounds} tool rounds` },
+                      }),
+                    },
+                  },
+                  { guard: 'hasToolCalls', target: 'tooling' },
+                  { target: 'done', actions: 'flushText' },
+                ],
+                'llm.error': {
+                  target: '#reply.failed',
+                  actions: { type: 'setError', params: ({ event }) => ({ error: event.error }) },
+                },
+              },
+            },
+            tooling: {
+              entry: ['flushText', 'reportToolCalls'],
+              invoke: {
+                src: 'tools',
+                input: ({ context }) => ({ calls: context.toolCalls }),
+                onDone: [
+                  {
+                    target: 'streaming',
+                    actions: [
+                      { type: 'reportToolResults', params: ({ event }) => ({ results: event.output }) },
+                      { type: 'recordToolResults', params: ({ event }) => ({ results: event.output }) },
+                    ],
+                  },
+                ],
+                onError: {
+                  target: '#reply.failed',
+                  actions: {
+                    type: 'setError',
+                    params: ({ event }) => ({
+                      error: { code: 'tool_failed', message: event.error instanceof Error ? event.error.message : String(event.error) },
+                    }),
+                  },
+                },
+              },
+            },
+            done: { type: 'final' },
+          },
+        },
+        speech: {
+          initial: 'idle',
+          states: {
+            idle: {
+              always: [
+                { guard: 'canSynthesize', target: 'synthesizing' },
+                { guard: and(['llmFinished', 'allSynthesized']), target: 'draining' },
+              ],
+            },
+            synthesizing: {
+              invoke: {
+                src: 'tts',
+                input: ({ context }) => ({ segment: context.synthesized, text: context.segments[context.synthesized] ?? '' }),
+              },
+              on: {
+                'tts.chunk': {
+                  actions: {
+                    type: 'forwardChunk',
+                    params: ({ event }) => ({ segment: event.segment, pcm: event.pcm, sampleRate: event.sampleRate, words: event.words }),
+                  },
+                },
+                'tts.done': {
+                  target: 'idle',
+                  actions: [{ type: 'endSegment', params: ({ event }) => ({ segment: event.segment }) }, 'countSynthesized'],
+                },
+                'tts.error': {
+                  target: '#reply.failed',
+                  actions: { type: 'setError', params: ({ event }) => ({ error: event.error }) },
+                },
+              },
+            },
+            draining: {
+              entry: 'finishPlayout',
+              on: { 'playout.drained': 'done' },
+            },
+            done: { type: 'final' },
+          },
+        },
+      },
+    },
+    finished: { type: 'final', entry: ['reportDone', 'emitDone'] },
+    failed: { type: 'final', entry: 'reportFailed' },
+  },
+});
+
+export type ReplyMachine = typeof replyMachine;

@@ -1,0 +1,658 @@
+/**
+ * The voice session statechart. It decides what happens next; src/session/ supplies the actors
+ * that do the I/O:
+ * - `vad`    fromCallback, spawned for the whole session: inbound audio → vad.speechStart / vad.speechEnd
+ * - `stt`    fromPromise, invoked while `transcribing`: one utterance → its text
+ * - `reply`  the reply machine (machines/reply.ts) with its own llm / tools / tts / playout children
+ * - `motion` fromCallback, spawned when an avatar is attached: the Motion Server link
+ *
+ * States are part of the public API and of the wire protocol (`session.state`):
+ * listening (idle | userSpeaking), transcribing, thinking, speaking, interrupted (userSpeaking |
+ * falseAlarm), suspended, closed. The working states sit under `active`; `suspended` (transport
+ * lost) and `closed` are outside it.
+ */
+import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, sendTo, setup, spawnChild, stopChild } from 'xstate';
+import type { ChatMessage, PcmFloat, ToolCall, ToolSpec } from '../src/providers/types.js';
+import {
+  appendAssistant,
+  appendToolCalls,
+  appendToolResult,
+  appendUser,
+  DEFAULT_HISTORY_LIMITS,
+  type HistoryLimits,
+  limitHistory,
+} from '../src/session/history.js';
+import {
+  DEFAULT_REPLY_SETTINGS,
+  type ErrorInfo,
+  playedText,
+  replyMachine,
+  type ReplyParentEvent,
+  type ReplySettings,
+  type ToolResult,
+} from './reply.js';
+
+/** Timing rules of a session. Defaults and their meaning: src/session/config.ts and docs/configuration.md. */
+export interface SessionTimings {
+  /** Speech during a reply must last this long before it cancels the reply. */
+  readonly minInterruptionMs: number;
+  /** Or the interim transcript must reach this many words (0 disables the word rule). */
+  readonly minInterruptionWords: number;
+  /** After a false interruption (speech too short), wait this long in silence before resuming playout. */
+  readonly falseInterruptionTimeoutMs: number;
+  /** How long a session whose transport dropped waits for `session.resume` before closing. */
+  readonly sessionTtlMs: number;
+}
+
+export interface SessionSettings extends SessionTimings {
+  readonly reply: ReplySettings;
+  readonly history: HistoryLimits;
+}
+
+export const DEFAULT_SESSION_SETTINGS: SessionSettings = {
+  minInterruptionMs: 400,
+  minInterruptionWords: 0,
+  falseInterruptionTimeoutMs: 1000,
+  sessionTtlMs: 60_000,
+  reply: DEFAULT_REPLY_SETTINGS,
+  history: DEFAULT_HISTORY_LIMITS,
+};
+
+export interface SessionInput {
+  readonly settings?: SessionSettings;
+  readonly systemPrompt?: string;
+  readonly history?: readonly ChatMessage[];
+  readonly tools?: readonly ToolSpec[];
+}
+
+type ReplyRef = ActorRefFrom<typeof replyMachine>;
+
+export interface SessionContext {
+  readonly settings: SessionSettings;
+  readonly systemPrompt: string;
+  readonly tools: readonly ToolSpec[];
+  readonly history: readonly ChatMessage[];
+  /** Number of replies started; the id of the current one. */
+  readonly turn: number;
+  readonly reply: ReplyRef | undefined;
+  /** The utterance being transcribed (or kept while the user goes on speaking). */
+  readonly utterance: PcmFloat | undefined;
+  /** Text typed while an utterance was being transcribed; it joins the same turn. */
+  readonly queuedText: readonly string[];
+}
+
+export type SessionEvent =
+  | { type: 'vad.speechStart'; atMs: number }
+  | { type: 'vad.speechEnd'; atMs: number; durationMs: number; audio: PcmFloat }
+  | { type: 'vad.error'; error: ErrorInfo }
+  | { type: 'stt.partial'; text: string }
+  | { type: 'user.text'; text: string }
+  | { type: 'user.interrupt' }
+  | { type: 'transport.lost' }
+  | { type: 'session.resume'; token: string }
+  | { type: 'session.close'; reason?: string }
+  | ReplyParentEvent;
+
+/** What the session tells the outside world (server → client protocol, hooks, metrics). */
+export type SessionEmitted =
+  | { type: 'vad.speechStart'; atMs: number }
+  | { type: 'vad.speechEnd'; atMs: number; durationMs: number }
+  | { type: 'transcript.partial'; text: string }
+  | { type: 'transcript.final'; text: string }
+  | { type: 'turn.start'; replyId: number; source: 'voice' | 'text' }
+  | { type: 'reply.delta'; replyId: number; text: string }
+  | { type: 'reply.audioStart'; replyId: number; sampleRate: number }
+  | { type: 'reply.done'; replyId: number; text: string; interrupted: boolean }
+  | { type: 'reply.paused'; replyId: number }
+  | { type: 'reply.resumed'; replyId: number }
+  | { type: 'tools.start'; replyId: number; calls: readonly ToolCall[] }
+  | { type: 'tools.end'; replyId: number; results: readonly ToolResult[] }
+  | { type: 'error'; code: string; message: string; fatal: boolean }
+  | { type: 'session.resumed' }
+  | { type: 'session.resumeRefused' }
+  | { type: 'session.closed'; reason: string };
+
+function missing(name: string): never {
+  throw new Error(`The session machine's '${name}' actor was not provided (use sessionMachine.provide({ actors }))`);
+}
+
+function concatAudio(first: PcmFloat | undefined, second: PcmFloat): PcmFloat {
+  if (first === undefined || first.samples.length === 0) return second;
+  const samples = new Float32Array(first.samples.length + second.samples.length);
+  samples.set(first.samples, 0);
+  samples.set(second.samples, first.samples.length);
+  return { samples, sampleRate: second.sampleRate };
+}
+
+/** What the user heard of the current reply. */
+function heardText(context: SessionContext): string {
+  return context.reply === undefined ? '' : playedText(context.reply.getSnapshot().context);
+}
+
+/** Cancel the current reply, keeping only what was heard (barge-in confirmed, user typed, user asked to stop). */
+const CANCEL_REPLY = ['emitCancelled', 'recordHeardText', 'stopReply', 'forgetReply', 'interruptMotion'] as const;
+
+function wordCount(text: string): number {
+  return text.split(/\s+/).filter((w) => w.length > 0).length;
+}
+
+export const sessionMachine = setup({
+  types: {
+    context: {} as SessionContext,
+    events: {} as SessionEvent,
+    input: {} as SessionInput,
+    emitted: {} as SessionEmitted,
+  },
+  actors: {
+    vad: fromCallback(() => missing('vad')),
+    stt: fromPromise<string, { audio: PcmFloat }>(async () => missing('stt')),
+    reply: replyMachine,
+    // No avatar unless src/session provides a Motion Server link.
+    motion: fromCallback<{ type: 'motion.interrupt' } | { type: 'motion.close' }>(() => undefined),
+  },
+  guards: {
+    /**
+     * Provided by src/session: a constant-time compare of the `session.resume` event's token with
+     * the session's secret. The default refuses every resume.
+     */
+    resumeTokenValid: (_: { context: SessionContext; event: SessionEvent }) => false,
+    isCurrentReply: ({ context }, params: { replyId: number }) => context.reply !== undefined && params.replyId === context.turn,
+    replyAudioStarted: ({ context }) => context.reply?.getSnapshot().context.audioStarted ?? false,
+    nothingToSay: ({ context }, params: { text: string }) => params.text.trim().length === 0 && context.queuedText.length === 0,
+    hasQueuedText: ({ context }) => context.queuedText.length > 0,
+    enoughWords: ({ context }, params: { text: string }) =>
+      context.settings.minInterruptionWords > 0 && wordCount(params.text) >= context.settings.minInterruptionWords,
+    textNotBlank: (_, params: { text: string }) => params.text.trim().length > 0,
+    hasReply: ({ context }) => context.reply !== undefined,
+    hasUtterance: ({ context }) => context.utterance !== undefined,
+  },
+  delays: {
+    minInterruption: ({ context }) => context.settings.minInterruptionMs,
+    falseInterruptionTimeout: ({ context }) => context.settings.falseInterruptionTimeoutMs,
+    sessionTtl: ({ context }) => context.settings.sessionTtlMs,
+  },
+  actions: {
+    spawnVad: spawnChild('vad', { id: 'vad' }),
+    spawnMotion: spawnChild('motion', { id: 'motion' }),
+    keepUtterance: assign({
+      utterance: ({ context }, params: { audio: PcmFloat }) => concatAudio(context.utterance, params.audio),
+    }),
+    queueText: assign({ queuedText: ({ context }, params: { text: string }) => [...context.queuedText, params.text] }),
+    /** Appends the transcript (if any) and the queued typed text as user messages, in order. */
+    commitUserTurn: assign(({ context }, params: { transcript: string }) => {
+      let history = context.history;
+      if (params.transcript.trim().length > 0) history = appendUser(history, params.transcript.trim());
+      for (const text of context.queuedText) history = appendUser(history, text);
+      return { history, utterance: undefined, queuedText: [] };
+    }),
+    commitTypedText: assign({
+      history: ({ context }, params: { text: string }) => appendUser(context.history, params.text.trim()),
+    }),
+    dropUtterance: assign({ utterance: undefined }),
+    startReply: assign(({ context, spawn }) => {
+      const turn = context.turn + 1;
+      const history = limitHistory(context.history, context.settings.history);
+      const messages: ChatMessage[] =
+        context.systemPrompt.length > 0 ? [{ role: 'system', content: context.systemPrompt }, ...history] : [...history];
+      const reply = spawn('reply', {
+        id: `reply-${turn}`,
+        input: { replyId: turn, messages, tools: context.tools, settings: context.settings.reply },
+      });
+      return { turn, history, reply };
+    }),
+    emitTurnStart: emit(({ context }, params: { source: 'voice' | 'text' }) => ({
+      type: 'turn.start' as const,
+      replyId: context.turn,
+      source: params.source,
+    })),
+    // Ending a reply. These run in this order (see CANCEL_REPLY / COMMIT_REPLY / FAIL_REPLY below):
+    // report and record what was heard while the reply still exists, then stop it and forget it.
+    emitCancelled: emit(({ context }) => ({
+      type: 'reply.done' as const,
+      replyId: context.turn,
+      text: heardText(context),
+      interrupted: true,
+    })),
+    recordHeardText: assign({ history: ({ context }) => appendAssistant(context.history, heardText(context), true) }),
+    recordReplyText: assign({
+      history: ({ context }, params: { text: string }) => appendAssistant(context.history, params.text, false),
+    }),
+    emitReplyDone: emit(({ context }, params: { text: string; interrupted: boolean }) => ({
+      type: 'reply.done' as const,
+      replyId: context.turn,
+      text: params.text,
+      interrupted: params.interrupted,
+    })),
+    recordPartialText: assign({
+      history: ({ context }, params: { text: string }) => appendAssistant(context.history, params.text, true),
+    }),
+    stopReply: stopChild(({ context }) => context.reply ?? 'reply-none'),
+    forgetReply: assign({ reply: undefined }),
+    interruptMotion: sendTo('motion', { type: 'motion.interrupt' as const }),
+    pauseOutput: ({ context }) => context.reply?.send({ type: 'output.pause' }),
+    resumeOutput: ({ context }) => context.reply?.send({ type: 'output.resume' }),
+    recordToolCalls: assign({
+      history: ({ context }, params: { calls: readonly ToolCall[] }) => appendToolCalls(context.history, params.calls),
+    }),
+    emitToolCalls: emit(({ context }, params: { calls: readonly ToolCall[] }) => ({
+      type: 'tools.start' as const,
+      replyId: context.turn,
+      calls: params.calls,
+    })),
+    recordToolResults: assign({
+      history: ({ context }, params: { results: readonly ToolResult[] }) =>
+        params.results.reduce((h, r) => appendToolResult(h, r.callId, r.name, r.content), context.history),
+    }),
+    emitToolResults: emit(({ context }, params: { results: readonly ToolResult[] }) => ({
+      type: 'tools.end' as const,
+      replyId: context.turn,
+      results: params.results,
+    })),
+    emitDelta: emit((_, params: { replyId: number; text: string }) => ({ type: 'reply.delta' as const, ...params })),
+    emitAudioStart: emit((_, params: { replyId: number; sampleRate: number }) => ({ type: 'reply.audioStart' as const, ...params })),
+    emitSpeechStart: emit((_, params: { atMs: number }) => ({ type: 'vad.speechStart' as const, atMs: params.atMs })),
+    emitSpeechEnd: emit((_, params: { atMs: number; durationMs: number }) => ({
+      type: 'vad.speechEnd' as const,
+      atMs: params.atMs,
+      durationMs: params.durationMs,
+    })),
+    emitPartial: emit((_, params: { text: string }) => ({ type: 'transcript.partial' as const, text: params.text })),
+    emitFinal: emit((_, params: { text: string }) => ({ type: 'transcript.final' as const, text: params.text })),
+    emitError: emit((_, params: { code: string; message: string; fatal?: boolean }) => ({
+      type: 'error' as const,
+      code: params.code,
+      message: params.message,
+      fatal: params.fatal ?? false,
+    })),
+    emitResumed: emit({ type: 'session.resumed' as const }),
+    emitResumeRefused: emit({ type: 'session.resumeRefused' as const }),
+    emitClosed: emit((_, params: { reason: string }) => ({ type: 'session.closed' as const, reason: params.reason })),
+  },
+}).createMachine({
+  id: 'session',
+  context: ({ input }) => ({
+    settings: input.settings ?? DEFAULT_SESSION_SETTINGS,
+    systemPrompt: input.systemPrompt ?? '',
+    tools: input.tools ?? [],
+    history: input.history ?? [],
+    turn: 0,
+    reply: undefined,
+    utterance: undefined,
+    queuedText: [],
+  }),
+  entry: ['spawnVad', 'spawnMotion'],
+  initial: 'active',
+  on: {
+    'session.close': {
+      target: '.closed',
+      actions: { type: 'emitClosed', params: ({ event }) => ({ reason: event.reason ?? 'closed' }) },
+    },
+    'vad.error': {
+      actions: { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
+    },
+    // Reply bookkeeping, the same in every state a reply can be alive in (states override it
+    // where the event also moves the session).
+    'reply.delta': {
+      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      actions: { type: 'emitDelta', params: ({ event }) => ({ replyId: event.replyId, text: event.text }) },
+    },
+    'reply.toolCalls': {
+      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      actions: [
+        { type: 'recordToolCalls', params: ({ event }) => ({ calls: event.calls }) },
+        { type: 'emitToolCalls', params: ({ event }) => ({ calls: event.calls }) },
+      ],
+    },
+    'reply.toolResults': {
+      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      actions: [
+        { type: 'recordToolResults', params: ({ event }) => ({ results: event.results }) },
+        { type: 'emitToolResults', params: ({ event }) => ({ results: event.results }) },
+      ],
+    },
+    'reply.audioStart': {
+      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      actions: { type: 'emitAudioStart', params: ({ event }) => ({ replyId: event.replyId, sampleRate: event.sampleRate }) },
+    },
+    'reply.done': {
+      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      actions: [
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
+        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
+        'stopReply',
+        'forgetReply',
+      ],
+    },
+    'reply.failed': {
+      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      actions: [
+        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
+        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
+        'stopReply',
+        'forgetReply',
+      ],
+    },
+  },
+  states: {
+    active: {
+      initial: 'listening',
+      on: {
+        'transport.lost': '#session.suspended',
+        'stt.partial': { actions: { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) } },
+      },
+      states: {
+        listening: {
+          initial: 'idle',
+          on: {
+            'user.text': {
+              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+              target: 'thinking',
+              actions: [
+                'dropUtterance',
+                { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
+                'startReply',
+                { type: 'emitTurnStart', params: { source: 'text' } },
+              ],
+            },
+          },
+          states: {
+            idle: {
+              on: { 'vad.speechStart': { target: 'userSpeaking', actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) } } },
+            },
+            userSpeaking: {
+              on: {
+                'vad.speechEnd': {
+                  target: '#session.active.transcribing',
+                  actions: [
+                    { type: 'emitSpeechEnd', params: ({ event }) => ({ atMs: event.atMs, durationMs: event.durationMs }) },
+                    { type: 'keepUtterance', params: ({ event }) => ({ audio: event.audio }) },
+                  ],
+                },
+              },
+            },
+          },
+        },
+        transcribing: {
+          invoke: {
+            src: 'stt',
+            input: ({ context }) => ({ audio: context.utterance ?? { samples: new Float32Array(0), sampleRate: 16_000 } }),
+            onDone: [
+              {
+                guard: { type: 'nothingToSay', params: ({ event }) => ({ text: event.output }) },
+                target: 'listening',
+                actions: 'dropUtterance',
+              },
+              {
+                target: 'thinking',
+                actions: [
+                  { type: 'emitFinal', params: ({ event }) => ({ text: event.output }) },
+                  { type: 'commitUserTurn', params: ({ event }) => ({ transcript: event.output }) },
+                  'startReply',
+                  { type: 'emitTurnStart', params: { source: 'voice' } },
+                ],
+              },
+            ],
+            onError: [
+              {
+                guard: 'hasQueuedText',
+                target: 'thinking',
+                actions: [
+                  { type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') },
+                  { type: 'commitUserTurn', params: { transcript: '' } },
+                  'startReply',
+                  { type: 'emitTurnStart', params: { source: 'text' } },
+                ],
+              },
+              {
+                target: 'listening',
+                actions: [{ type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') }, 'dropUtterance'],
+              },
+            ],
+          },
+          on: {
+            // The user went on speaking: this utterance and the next become one turn.
+            'vad.speechStart': {
+              target: '#session.active.listening.userSpeaking',
+              actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) },
+            },
+            'user.text': {
+              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+              actions: { type: 'queueText', params: ({ event }) => ({ text: event.text }) },
+            },
+          },
+        },
+        thinking: {
+          on: {
+            'reply.audioStart': {
+              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+              target: 'speaking',
+              actions: { type: 'emitAudioStart', params: ({ event }) => ({ replyId: event.replyId, sampleRate: event.sampleRate }) },
+            },
+            'vad.speechStart': { target: 'interrupted', actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) } },
+            'user.interrupt': { target: 'listening', actions: CANCEL_REPLY },
+            'user.text': {
+              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+              target: 'thinking',
+              reenter: true,
+              actions: [
+                ...CANCEL_REPLY,
+                { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
+                'startReply',
+                { type: 'emitTurnStart', params: { source: 'text' } },
+              ],
+            },
+            'reply.done': {
+              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+              target: 'listening',
+              actions: [
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
+        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
+        'stopReply',
+        'forgetReply',
+      ],
+            },
+            'reply.failed': {
+              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+              target: 'listening',
+              actions: [
+        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
+        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
+        'stopReply',
+        'forgetReply',
+      ],
+            },
+          },
+        },
+        speaking: {
+          on: {
+            'vad.speechStart': { target: 'interrupted', actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) } },
+            'user.interrupt': { target: 'listening', actions: CANCEL_REPLY },
+            'user.text': {
+              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+              target: 'thinking',
+              actions: [
+                ...CANCEL_REPLY,
+                { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
+                'startReply',
+                { type: 'emitTurnStart', params: { source: 'text' } },
+              ],
+            },
+            'reply.done': {
+              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+              target: 'listening',
+              actions: [
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
+        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
+        'stopReply',
+        'forgetReply',
+      ],
+            },
+            'reply.failed': {
+              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+              target: 'listening',
+              actions: [
+        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
+        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
+        'stopReply',
+        'forgetReply',
+      ],
+            },
+          },
+        },
+        interrupted: {
+          // Output is paused the moment the user starts talking; the reply is cancelled only once the
+          // interruption is confirmed.
+          entry: 'pauseOutput',
+          initial: 'userSpeaking',
+          on: {
+            'user.text': {
+              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+              target: 'thinking',
+              actions: [
+                ...CANCEL_REPLY,
+                { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
+                'startReply',
+                { type: 'emitTurnStart', params: { source: 'text' } },
+              ],
+            },
+          },
+          states: {
+            userSpeaking: {
+              after: {
+                minInterruption: { target: '#session.active.listening.userSpeaking', actions: CANCEL_REPLY },
+              },
+              on: {
+                'stt.partial': {
+                  guard: { type: 'enoughWords', params: ({ event }) => ({ text: event.text }) },
+                  target: '#session.active.listening.userSpeaking',
+                  actions: [...CANCEL_REPLY, { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) }],
+                },
+                'user.interrupt': { target: '#session.active.listening.userSpeaking', actions: CANCEL_REPLY },
+                'vad.speechEnd': {
+                  target: 'falseAlarm',
+                  actions: { type: 'emitSpeechEnd', params: ({ event }) => ({ atMs: event.atMs, durationMs: event.durationMs }) },
+                },
+                'reply.done': {
+                  guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+                  target: '#session.active.listening.userSpeaking',
+                  actions: [
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
+        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
+        'stopReply',
+        'forgetReply',
+      ],
+                },
+                'reply.failed': {
+                  guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+                  target: '#session.active.listening.userSpeaking',
+                  actions: [
+        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
+        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
+        'stopReply',
+        'forgetReply',
+      ],
+                },
+              },
+            },
+            falseAlarm: {
+              after: {
+                falseInterruptionTimeout: [
+                  { guard: 'replyAudioStarted', target: '#session.active.speaking', actions: 'resumeOutput' },
+                  { target: '#session.active.thinking', actions: 'resumeOutput' },
+                ],
+              },
+              on: {
+                'vad.speechStart': {
+                  target: 'userSpeaking',
+                  actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) },
+                },
+                'user.interrupt': { target: '#session.active.listening', actions: CANCEL_REPLY },
+                'reply.done': {
+                  guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+                  target: '#session.active.listening',
+                  actions: [
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
+        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
+        'stopReply',
+        'forgetReply',
+      ],
+                },
+                'reply.failed': {
+                  guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+                  target: '#session.active.listening',
+                  actions: [
+        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
+        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
+        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
+        'stopReply',
+        'forgetReply',
+      ],
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    suspended: {
+      entry: 'pauseOutput',
+      after: {
+        sessionTtl: { target: 'closed', actions: { type: 'emitClosed', params: { reason: 'expired' } } },
+      },
+      on: {
+        // Back to where the conversation was: a live reply resumes playing (an interruption that
+        // the drop cut short is dropped with it), an utterance not yet transcribed is transcribed.
+        'session.resume': [
+          {
+            guard: not('resumeTokenValid'),
+            actions: 'emitResumeRefused',
+          },
+          { guard: and(['hasReply', 'replyAudioStarted']), target: 'active.speaking', actions: ['resumeOutput', 'emitResumed'] },
+          { guard: 'hasReply', target: 'active.thinking', actions: ['resumeOutput', 'emitResumed'] },
+          { guard: 'hasUtterance', target: 'active.transcribing', actions: 'emitResumed' },
+          { target: 'active.listening', actions: 'emitResumed' },
+        ],
+      },
+    },
+    closed: { type: 'final' },
+  },
+});
+
+function errorParams(error: unknown, fallback: string): { code: string; message: string } {
+  if (typeof error === 'object' && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    const message = (error as { message?: unknown }).message;
+    return { code: typeof code === 'string' ? code : fallback, message: typeof message === 'string' ? message : String(error) };
+  }
+  return { code: fallback, message: String(error) };
+}
+
+export type SessionMachine = typeof sessionMachine;
+export type SessionActorRef = ActorRefFrom<SessionMachine>;
+
+/**
+ * The public name of a session state value: `listening.idle`, `speaking`, `interrupted.falseAlarm`,
+ * `suspended`, `closed` (the internal `active` wrapper is not part of the name).
+ */
+export function stateName(value: unknown): string {
+  const parts: string[] = [];
+  let node: unknown = value;
+  while (node !== undefined) {
+    if (typeof node === 'string') {
+      parts.push(node);
+      break;
+    }
+    if (typeof node !== 'object' || node === null) break;
+    const entries = Object.entries(node as Record<string, unknown>);
+    const first = entries[0];
+    if (first === undefined) break;
+    parts.push(first[0]);
+    node = first[1];
+  }
+  if (parts[0] === 'active') parts.shift();
+  return parts.join('.');
+}

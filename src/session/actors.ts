@@ -1,0 +1,122 @@
+/**
+ * The actors that connect the machines to real providers. Each one turns a provider's streaming
+ * contract into the events the machines expect, and aborts the provider call when stopped.
+ */
+import { fromCallback, fromPromise } from 'xstate';
+import type { LlmActorEvent, LlmActorInput, ToolResult, TtsActorEvent, TtsActorInput } from '../../machines/reply.js';
+import { isAbortError, isVoxError, ProviderError } from '../errors.js';
+import type { LlmProvider, PcmFloat, SttProvider, Tool, ToolCall, TtsProvider } from '../providers/types.js';
+
+export interface ErrorInfo {
+  readonly code: string;
+  readonly message: string;
+}
+
+export function describeError(error: unknown, fallback = 'provider_failed'): ErrorInfo {
+  if (isVoxError(error)) return { code: error.code, message: error.message };
+  if (error instanceof Error) return { code: fallback, message: error.message };
+  return { code: fallback, message: String(error) };
+}
+
+export function createSttActor(stt: SttProvider, language?: string) {
+  return fromPromise<string, { audio: PcmFloat }>(async ({ input, signal }) => {
+    const result = await stt.transcribe(input.audio, language === undefined ? { signal } : { signal, language });
+    return result.text;
+  });
+}
+
+export function createLlmActor(llm: LlmProvider) {
+  return fromCallback<LlmActorEvent, LlmActorInput>(({ input, sendBack }) => {
+    const controller = new AbortController();
+    const { signal } = controller;
+    void (async () => {
+      try {
+        const request = input.tools.length > 0 ? { messages: input.messages, tools: input.tools, signal } : { messages: input.messages, signal };
+        for await (const event of llm.stream(request)) {
+          if (signal.aborted) return;
+          switch (event.type) {
+            case 'text':
+              if (event.text.length > 0) sendBack({ type: 'llm.text', text: event.text });
+              break;
+            case 'tool_call':
+              sendBack({ type: 'llm.toolCall', call: event.call });
+              break;
+            case 'usage':
+              sendBack({ type: 'llm.usage', usage: event.usage });
+              break;
+          }
+        }
+        if (!signal.aborted) sendBack({ type: 'llm.done' });
+      } catch (error) {
+        if (!signal.aborted && !isAbortError(error)) sendBack({ type: 'llm.error', error: describeError(error) });
+      }
+    })();
+    return () => controller.abort();
+  });
+}
+
+export function createTtsActor(tts: TtsProvider, voice?: string) {
+  return fromCallback<TtsActorEvent, TtsActorInput>(({ input, sendBack }) => {
+    const controller = new AbortController();
+    const { signal } = controller;
+    void (async () => {
+      try {
+        const options = voice === undefined ? { signal } : { signal, voice };
+        for await (const chunk of tts.synthesize(input.text, options)) {
+          if (signal.aborted) return;
+          if (!(chunk.pcm instanceof Int16Array) || !Number.isInteger(chunk.sampleRate) || chunk.sampleRate < 8000) {
+            throw new ProviderError('provider_bad_response', 'tts', `TTS returned unusable audio (sampleRate ${String(chunk.sampleRate)})`);
+          }
+          sendBack(
+            chunk.words === undefined
+              ? { type: 'tts.chunk', segment: input.segment, pcm: chunk.pcm, sampleRate: chunk.sampleRate }
+              : { type: 'tts.chunk', segment: input.segment, pcm: chunk.pcm, sampleRate: chunk.sampleRate, words: chunk.words },
+          );
+        }
+        if (!signal.aborted) sendBack({ type: 'tts.done', segment: input.segment });
+      } catch (error) {
+        if (!signal.aborted && !isAbortError(error)) {
+          sendBack({ type: 'tts.error', segment: input.segment, error: describeError(error) });
+        }
+      }
+    })();
+    return () => controller.abort();
+  });
+}
+
+function serialize(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch {
+    return String(value);
+  }
+}
+
+/** Runs one round of tool calls in parallel. A failing tool becomes an error result the model sees. */
+export function createToolsActor(tools: readonly Tool[]) {
+  const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  return fromPromise<ToolResult[], { calls: readonly ToolCall[] }>(async ({ input, signal }) =>
+    Promise.all(
+      input.calls.map(async (call): Promise<ToolResult> => {
+        const tool = byName.get(call.name);
+        if (tool === undefined) {
+          return { callId: call.id, name: call.name, ok: false, content: serialize({ error: `unknown tool '${call.name}'`, code: 'tool_unknown' }) };
+        }
+        let args: unknown;
+        try {
+          args = call.arguments.trim() === '' ? {} : JSON.parse(call.arguments);
+        } catch {
+          return { callId: call.id, name: call.name, ok: false, content: serialize({ error: 'arguments are not valid JSON', code: 'tool_invalid_arguments' }) };
+        }
+        try {
+          const result = await tool.execute(args, { signal });
+          return { callId: call.id, name: call.name, ok: true, content: serialize(result) };
+        } catch (error) {
+          if (signal.aborted) throw error;
+          return { callId: call.id, name: call.name, ok: false, content: serialize({ error: describeError(error, 'tool_failed').message, code: 'tool_failed' }) };
+        }
+      }),
+    ),
+  );
+}

@@ -1,0 +1,62 @@
+/**
+ * Session configuration: documented defaults (docs/configuration.md) and validation that names the
+ * offending field. The machines read these values; they hold no literals of their own.
+ */
+import { DEFAULT_REPLY_SETTINGS, type ReplySettings } from '../../machines/reply.js';
+import { DEFAULT_SEGMENT_OPTIONS } from '../../machines/segments.js';
+import { DEFAULT_SESSION_SETTINGS, type SessionSettings } from '../../machines/session.js';
+import { ConfigError } from '../errors.js';
+import { DEFAULT_HISTORY_LIMITS, type HistoryLimits } from './history.js';
+
+export interface SessionOptions {
+  /** Speech during a reply must last this long to cancel it. Default 400 ms. */
+  readonly minInterruptionMs?: number;
+  /** Or the interim transcript must reach this many words. Default 0 (word rule off). */
+  readonly minInterruptionWords?: number;
+  /** Silence after a too-short interruption before the reply resumes. Default 1000 ms. */
+  readonly falseInterruptionTimeoutMs?: number;
+  /** How long a dropped session waits for a resume. Default 60 000 ms. */
+  readonly sessionTtlMs?: number;
+  readonly reply?: Partial<Pick<ReplySettings, 'ttsLookahead' | 'maxToolRounds'>> & {
+    readonly segments?: Partial<ReplySettings['segments']>;
+  };
+  readonly history?: Partial<HistoryLimits>;
+}
+
+export { DEFAULT_SESSION_SETTINGS };
+
+function number(field: string, value: unknown, fallback: number, { min = 0, integer = false } = {}): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new ConfigError(field, `must be a finite number, got ${JSON.stringify(value)}`);
+  }
+  if (value < min) throw new ConfigError(field, `must be >= ${min}, got ${value}`);
+  if (integer && !Number.isInteger(value)) throw new ConfigError(field, `must be an integer, got ${value}`);
+  return value;
+}
+
+/** Merges options over the defaults; throws ConfigError naming the field for anything invalid. */
+export function resolveSessionSettings(options: SessionOptions = {}): SessionSettings {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('session', 'must be an object');
+  const d = DEFAULT_SESSION_SETTINGS;
+  const reply = options.reply ?? {};
+  const segments = reply.segments ?? {};
+  const history = options.history ?? {};
+  const minChars = number('reply.segments.minChars', segments.minChars, DEFAULT_SEGMENT_OPTIONS.minChars, { integer: true });
+  const maxChars = number('reply.segments.maxChars', segments.maxChars, DEFAULT_SEGMENT_OPTIONS.maxChars, { min: 1, integer: true });
+  return {
+    minInterruptionMs: number('minInterruptionMs', options.minInterruptionMs, d.minInterruptionMs),
+    minInterruptionWords: number('minInterruptionWords', options.minInterruptionWords, d.minInterruptionWords, { integer: true }),
+    falseInterruptionTimeoutMs: number('falseInterruptionTimeoutMs', options.falseInterruptionTimeoutMs, d.falseInterruptionTimeoutMs),
+    sessionTtlMs: number('sessionTtlMs', options.sessionTtlMs, d.sessionTtlMs, { min: 1 }),
+    reply: {
+      ttsLookahead: number('reply.ttsLookahead', reply.ttsLookahead, DEFAULT_REPLY_SETTINGS.ttsLookahead, { integer: true }),
+      maxToolRounds: number('reply.maxToolRounds', reply.maxToolRounds, DEFAULT_REPLY_SETTINGS.maxToolRounds, { min: 1, integer: true }),
+      segments: { minChars, maxChars },
+    },
+    history: {
+      maxMessages: number('history.maxMessages', history.maxMessages, DEFAULT_HISTORY_LIMITS.maxMessages, { min: 1, integer: true }),
+      maxChars: number('history.maxChars', history.maxChars, DEFAULT_HISTORY_LIMITS.maxChars, { min: 1, integer: true }),
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Binds the pure session machine to real actors: providers, tools, the VAD, the playout towards
+ * a transport, and the Motion Server link. The result is an ordinary XState actor.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { type AnyActorLogic, createActor, fromCallback } from 'xstate';
+import { replyMachine } from '../../machines/reply.js';
+import { type SessionActorRef, sessionMachine } from '../../machines/session.js';
+import { type Clock, realClock } from '../clock.js';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { ChatMessage, Providers, Tool } from '../providers/types.js';
+import { createLlmActor, createSttActor, createToolsActor, createTtsActor } from './actors.js';
+import { resolveSessionSettings, type SessionOptions } from './config.js';
+import { type AudioSink, createPlayoutLogic } from './playout.js';
+
+export interface SessionDependencies {
+  readonly providers: Providers;
+  /** Where the agent's audio goes. */
+  readonly output: AudioSink;
+  readonly tools?: readonly Tool[];
+  readonly clock?: Clock;
+  /** The `vad` child: inbound audio → vad.speechStart / vad.speechEnd. Default: none (text-only session). */
+  readonly vad?: AnyActorLogic;
+  /** The `motion` child (Motion Server link). Default: none. */
+  readonly motion?: AnyActorLogic;
+  /** The secret that `session.resume` must present. */
+  readonly resumeToken: string;
+  readonly logger?: Logger;
+  readonly language?: string;
+  readonly voice?: string;
+}
+
+export interface SessionSpec {
+  readonly systemPrompt?: string;
+  readonly history?: readonly ChatMessage[];
+  readonly options?: SessionOptions;
+}
+
+/** A fresh, unguessable resume token (256 bits, URL-safe). */
+export function newResumeToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Compares two secrets in constant time (hashing first makes the lengths equal). */
+export function secretsEqual(a: string, b: string): boolean {
+  const left = createHash('sha256').update(a).digest();
+  const right = createHash('sha256').update(b).digest();
+  return timingSafeEqual(left, right);
+}
+
+function validateProviders(providers: Providers): void {
+  if (typeof providers !== 'object' || providers === null) throw new ConfigError('providers', 'must be an object with stt, llm and tts');
+  if (typeof providers.stt?.transcribe !== 'function') throw new ConfigError('providers.stt', 'must implement transcribe(audio, options)');
+  if (typeof providers.llm?.stream !== 'function') throw new ConfigError('providers.llm', 'must implement stream(request)');
+  if (typeof providers.tts?.synthesize !== 'function') throw new ConfigError('providers.tts', 'must implement synthesize(text, options)');
+}
+
+const noChild = fromCallback(() => undefined);
+const noMotion = fromCallback<{ type: 'motion.interrupt' } | { type: 'motion.close' }>(() => undefined);
+
+export function createSessionLogic(deps: SessionDependencies) {
+  validateProviders(deps.providers);
+  const clock = deps.clock ?? realClock;
+  const tools = deps.tools ?? [];
+  const reply = replyMachine.provide({
+    actors: {
+      llm: createLlmActor(deps.providers.llm),
+      tts: createTtsActor(deps.providers.tts, deps.voice),
+      tools: createToolsActor(tools),
+      playout: createPlayoutLogic({ sink: deps.output, clock, ...(deps.logger ? { logger: deps.logger } : {}) }),
+    },
+  });
+  const token = deps.resumeToken;
+  return sessionMachine.provide({
+    actors: {
+      vad: (deps.vad ?? noChild) as typeof noChild,
+      stt: createSttActor(deps.providers.stt, deps.language),
+      reply,
+      motion: (deps.motion ?? noMotion) as typeof noMotion,
+    },
+    guards: {
+      resumeTokenValid: ({ event }) => event.type === 'session.resume' && secretsEqual(event.token, token),
+    },
+  });
+}
+
+export type SessionLogic = ReturnType<typeof createSessionLogic>;
+
+/** Creates (does not start) a session actor. */
+export function createSession(deps: SessionDependencies, spec: SessionSpec = {}): SessionActorRef {
+  const settings = resolveSessionSettings(spec.options);
+  const logic = createSessionLogic(deps);
+  const input = {
+    settings,
+    tools: (deps.tools ?? []).map(({ name, description, parameters }) => ({ name, description, parameters })),
+    ...(spec.systemPrompt === undefined ? {} : { systemPrompt: spec.systemPrompt }),
+    ...(spec.history === undefined ? {} : { history: spec.history }),
+  };
+  return createActor(logic, { input, clock: deps.clock ?? realClock }) as unknown as SessionActorRef;
+}

@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { Simulation } from '../../src/testing/index.js';
+
+const script = (text: string) => () => [text];
+
+describe('session machine in virtual time', () => {
+  it('a spoken turn goes listening → transcribing → thinking → speaking → listening and is recorded', async () => {
+    const sim = new Simulation({ respond: script('Sure. A table for two at seven.'), stt: { latencyMs: 50 }, llm: { firstTokenMs: 100 } }).start();
+    expect(sim.state).toBe('listening.idle');
+    await sim.say('book a table for two', 800);
+    await sim.advance(10_000);
+    expect(sim.states()).toEqual([
+      'listening.idle',
+      'listening.userSpeaking',
+      'transcribing',
+      'thinking',
+      'speaking',
+      'listening.idle',
+    ]);
+    expect(sim.history).toEqual([
+      { role: 'user', content: 'book a table for two' },
+      { role: 'assistant', content: 'Sure. A table for two at seven.' },
+    ]);
+    // 7 words × 200 ms of fake speech = 1.4 s = 70 frames of 20 ms.
+    expect(sim.framesOf(1)).toBe(70);
+    expect(sim.ledger.open()).toEqual([]);
+  });
+
+  it('the system prompt reaches the LLM as the first message', async () => {
+    const sim = new Simulation({ systemPrompt: 'You are a concise host.' }).start();
+    sim.type('hello');
+    await sim.advance(5_000);
+    expect(sim.llm.requests[0]?.[0]).toEqual({ role: 'system', content: 'You are a concise host.' });
+  });
+
+  it('speech during a reply pauses the audio at once and a confirmed barge-in keeps only the heard words', async () => {
+    const sim = new Simulation({
+      respond: script('one two three four five six seven eight nine ten.'),
+      session: { minInterruptionMs: 300 },
+    }).start();
+    sim.type('count to ten');
+    await sim.advance(650); // 3 words of 200 ms played (+ a partial fourth)
+    expect(sim.state).toBe('speaking');
+    const framesBefore = sim.framesOf(1);
+    sim.speechStart();
+    expect(sim.state).toBe('interrupted.userSpeaking');
+    await sim.advance(100);
+    expect(sim.framesOf(1)).toBe(framesBefore); // paused, not a frame more
+    await sim.advance(250); // past minInterruptionMs: confirmed
+    expect(sim.state).toBe('listening.userSpeaking');
+    expect(sim.history.at(-1)).toEqual({ role: 'assistant', content: 'one two three', interrupted: true });
+    expect(sim.emitted('reply.done').at(-1)).toMatchObject({ replyId: 1, interrupted: true, text: 'one two three' });
+    sim.speechEnd('stop');
+    await sim.advance(5_000);
+    expect(sim.framesOf(1)).toBe(framesBefore);
+    expect(sim.history.map((m) => m.content)).toEqual(['count to ten', 'one two three', 'stop', 'one two three four five six seven eight nine ten.']);
+  });
+
+  it('a false interruption resumes playout from the paused position after falseInterruptionTimeoutMs', async () => {
+    const sim = new Simulation({
+      respond: script('one two three four five.'),
+      session: { minInterruptionMs: 500, falseInterruptionTimeoutMs: 400 },
+    }).start();
+    sim.type('count');
+    await sim.advance(300);
+    const before = sim.framesOf(1);
+    await sim.say('uh', 200); // shorter than minInterruptionMs
+    expect(sim.state).toBe('interrupted.falseAlarm');
+    await sim.advance(399);
+    expect(sim.framesOf(1)).toBe(before);
+    await sim.advance(2);
+    expect(sim.state).toBe('speaking');
+    await sim.advance(5_000);
+    expect(sim.framesOf(1)).toBe(50); // every frame of the 1 s reply, none twice
+    expect(sim.history.at(-1)).toEqual({ role: 'assistant', content: 'one two three four five.' });
+  });
+
+  it('user.interrupt cancels the reply immediately', async () => {
+    const sim = new Simulation({ respond: script('a b c d e f g h.') }).start();
+    sim.type('go');
+    await sim.advance(420);
+    sim.interrupt();
+    expect(sim.state).toBe('listening.idle');
+    expect(sim.history.at(-1)).toEqual({ role: 'assistant', content: 'a b', interrupted: true });
+    expect(sim.liveReplies()).toBe(0);
+    expect(sim.ledger.open()).toEqual([]);
+  });
+
+  it('stt.partial with minInterruptionWords confirms a barge-in before minInterruptionMs', async () => {
+    const sim = new Simulation({ respond: script('a b c d e f g h.'), session: { minInterruptionMs: 5_000, minInterruptionWords: 2 } }).start();
+    sim.type('go');
+    await sim.advance(300);
+    sim.speechStart();
+    sim.partial('wait');
+    expect(sim.state).toBe('interrupted.userSpeaking');
+    sim.partial('wait stop');
+    expect(sim.state).toBe('listening.userSpeaking');
+  });
+
+  it('a provider error ends the turn with an error event and the session back in listening', async () => {
+    const sim = new Simulation({ llm: { fail: (n) => n === 1 } }).start();
+    sim.type('hello');
+    await sim.advance(1_000);
+    expect(sim.state).toBe('listening.idle');
+    expect(sim.emitted('error')).toEqual([{ type: 'error', code: 'provider_failed', message: 'fake LLM failure on call 1', fatal: false }]);
+    sim.type('again');
+    await sim.advance(5_000);
+    expect(sim.history.at(-1)).toEqual({ role: 'assistant', content: 'You said again. Anything else?' });
+  });
+
+  it('an empty transcript returns to listening without a turn', async () => {
+    const sim = new Simulation().start();
+    await sim.say('', 500);
+    await sim.advance(1_000);
+    expect(sim.state).toBe('listening.idle');
+    expect(sim.history).toEqual([]);
+  });
+
+  it('speaking again while the first utterance is transcribed makes one turn of both', async () => {
+    const sim = new Simulation({ stt: { latencyMs: 300 } }).start();
+    await sim.say('I would like', 500);
+    await sim.advance(100);
+    await sim.say('a table', 500);
+    await sim.advance(5_000);
+    expect(sim.history[0]).toEqual({ role: 'user', content: 'I would like a table' });
+    expect(sim.stt.ledger.count('stt', 'aborted')).toBe(1);
+  });
+
+  it('transport loss suspends; resume with the token restores the reply and history; a wrong token is refused', async () => {
+    const sim = new Simulation({ respond: script('one two three four five.'), session: { sessionTtlMs: 10_000 } }).start();
+    sim.type('count');
+    await sim.advance(300);
+    sim.dropTransport();
+    expect(sim.state).toBe('suspended');
+    const frames = sim.framesOf(1);
+    await sim.advance(2_000);
+    expect(sim.framesOf(1)).toBe(frames);
+    sim.resume('not-the-token');
+    expect(sim.state).toBe('suspended');
+    expect(sim.emitted('session.resumeRefused')).toHaveLength(1);
+    sim.resume();
+    expect(sim.state).toBe('speaking');
+    await sim.advance(5_000);
+    expect(sim.history).toEqual([
+      { role: 'user', content: 'count' },
+      { role: 'assistant', content: 'one two three four five.' },
+    ]);
+  });
+
+  it('a suspended session closes when the TTL expires and leaves nothing running', async () => {
+    const sim = new Simulation({ respond: script('one two three four five.'), session: { sessionTtlMs: 1_000 } }).start();
+    sim.type('count');
+    await sim.advance(300);
+    sim.dropTransport();
+    await sim.advance(1_001);
+    expect(sim.state).toBe('closed');
+    expect(sim.actor.getSnapshot().status).toBe('done');
+    expect(sim.ledger.open()).toEqual([]);
+    expect(sim.clock.pendingTimers).toBe(0);
+    expect(sim.emitted('session.closed')).toEqual([{ type: 'session.closed', reason: 'expired' }]);
+  });
+
+  it('tool calls and results land in the history between the user turn and the spoken answer', async () => {
+    const sim = new Simulation({
+      tools: [
+        {
+          name: 'check_availability',
+          description: 'Checks a table',
+          parameters: { type: 'object', properties: { people: { type: 'number' } } },
+          execute: async (args) => ({ available: true, people: (args as { people: number }).people }),
+        },
+      ],
+      respond: (messages) =>
+        messages.at(-1)?.role === 'tool'
+          ? ['The table is available.']
+          : [{ toolCall: { id: 'c1', name: 'check_availability', arguments: '{"people":2}' } }],
+    }).start();
+    sim.type('table for two?');
+    await sim.advance(5_000);
+    expect(sim.history).toEqual([
+      { role: 'user', content: 'table for two?' },
+      { role: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'check_availability', arguments: '{"people":2}' }] },
+      { role: 'tool', toolCallId: 'c1', name: 'check_availability', content: '{"available":true,"people":2}' },
+      { role: 'assistant', content: 'The table is available.' },
+    ]);
+    expect(sim.emitted('tools.end')[0]?.results[0]?.ok).toBe(true);
+  });
+});
