@@ -11,7 +11,7 @@
  * still fails (or whose output is not finite) gets a `vad_inference_failed` error, its state and
  * context are reset, and the other streams get their normal results.
  */
-import { VadError } from '../errors.js';
+import { AudioFormatError, VadError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { silentLogger } from '../observability/logger.js';
 import {
@@ -85,12 +85,20 @@ export class VadInferenceStream {
 
   /**
    * Queues one 512-sample window (copied, so the caller may reuse its buffer). `callback` receives
-   * the probability, or an error, once the window has been scored.
+   * the probability, or an error, once the window has been scored. Throws `vad_inference_failed` for a
+   * wrong length and `audio_invalid_samples` (AudioFormatError) for NaN/±Infinity samples.
    */
   push(window: Float32Array, callback: VadResultCallback): void {
     if (this.#closed) throw new VadError('vad_inference_failed', 'VAD stream is closed');
     if (window.length !== SILERO_WINDOW) {
       throw new VadError('vad_inference_failed', `a VAD window is ${SILERO_WINDOW} samples, got ${window.length}`);
+    }
+    // Silero maps NaN to plausible-looking probabilities, so bad samples are refused up front
+    // (VadStream sanitizes them before they get here).
+    for (let i = 0; i < SILERO_WINDOW; i++) {
+      if (!Number.isFinite(window[i])) {
+        throw new AudioFormatError('audio_invalid_samples', `VAD window sample ${i} is ${String(window[i])}`);
+      }
     }
     const samples = this.pool.pop() ?? new Float32Array(SILERO_WINDOW);
     samples.set(window);
@@ -101,6 +109,7 @@ export class VadInferenceStream {
   /** Promise form of {@link push}. */
   infer(window: Float32Array): Promise<number> {
     return new Promise((resolve, reject) => {
+      // A synchronous throw inside the executor becomes the rejection.
       this.push(window, (error, probability) => (error === undefined ? resolve(probability) : reject(error)));
     });
   }
