@@ -64,7 +64,8 @@ export function int16ToFloat32(input: Int16Array, out?: Float32Array): Float32Ar
 }
 
 /**
- * Float32 → Int16 PCM. Documented conversion for bad samples: values beyond [-1, 1] are clamped,
+ * Float32 → Int16 PCM (× 32768, so Int16 → Float32 → Int16 is lossless). Documented conversion for
+ * bad samples: values beyond [-1, 1) are clamped to -32768..32767,
  * NaN becomes 0 (silence) and ±Infinity clamps to full scale. Never throws on sample values.
  */
 export function float32ToInt16(input: Float32Array, out?: Int16Array): Int16Array {
@@ -72,8 +73,8 @@ export function float32ToInt16(input: Float32Array, out?: Int16Array): Int16Arra
   for (let i = 0; i < input.length; i++) {
     const v = input[i] as number;
     // NaN fails both comparisons and lands on 0 through `v === v`.
-    const clamped = v > 1 ? 1 : v < -1 ? -1 : v === v ? v : 0;
-    result[i] = clamped < 0 ? Math.round(clamped * 32768) : Math.round(clamped * 32767);
+    const scaled = v === v ? Math.round(v * 32768) : 0;
+    result[i] = scaled > 32767 ? 32767 : scaled < -32768 ? -32768 : scaled;
   }
   return result;
 }
