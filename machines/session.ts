@@ -11,7 +11,7 @@
  * falseAlarm), suspended, closed. The working states sit under `active`; `suspended` (transport
  * lost) and `closed` are outside it.
  */
-import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, sendTo, setup, spawnChild, stopChild } from 'xstate';
+import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, sendTo, setup, spawnChild, stateIn, stopChild } from 'xstate';
 import type { ChatMessage, PcmFloat, ToolCall, ToolSpec } from '../src/providers/types.js';
 import {
   appendAssistant,
@@ -79,6 +79,8 @@ export interface SessionContext {
   readonly utterance: PcmFloat | undefined;
   /** Text typed while an utterance was being transcribed; it joins the same turn. */
   readonly queuedText: readonly string[];
+  /** Speech that ended after such text was typed: transcribed next. */
+  readonly laterUtterance: PcmFloat | undefined;
 }
 
 export type SessionEvent =
@@ -159,6 +161,12 @@ export const sessionMachine = setup({
     isCurrentReply: ({ context }, params: { replyId: number }) => context.reply !== undefined && params.replyId === context.turn,
     replyAudioStarted: ({ context }) => context.reply?.getSnapshot().context.audioStarted ?? false,
     nothingToSay: ({ context }, params: { text: string }) => params.text.trim().length === 0 && context.queuedText.length === 0,
+    hasLaterUtterance: ({ context }) => context.laterUtterance !== undefined,
+    /** On an STT done event: nothing was heard. */
+    transcriptEmpty: ({ event }) => {
+      const output = (event as { output?: unknown }).output;
+      return typeof output !== 'string' || output.trim().length === 0;
+    },
     hasQueuedText: ({ context }) => context.queuedText.length > 0,
     enoughWords: ({ context }, params: { text: string }) =>
       context.settings.minInterruptionWords > 0 && wordCount(params.text) >= context.settings.minInterruptionWords,
@@ -177,18 +185,22 @@ export const sessionMachine = setup({
     keepUtterance: assign({
       utterance: ({ context }, params: { audio: PcmFloat }) => concatAudio(context.utterance, params.audio),
     }),
+    keepLaterUtterance: assign({
+      laterUtterance: ({ context }, params: { audio: PcmFloat }) => concatAudio(context.laterUtterance, params.audio),
+    }),
     queueText: assign({ queuedText: ({ context }, params: { text: string }) => [...context.queuedText, params.text] }),
     /** Appends the transcript (if any) and the queued typed text as user messages, in order. */
     commitUserTurn: assign(({ context }, params: { transcript: string }) => {
       let history = context.history;
       if (params.transcript.trim().length > 0) history = appendUser(history, params.transcript.trim());
       for (const text of context.queuedText) history = appendUser(history, text);
-      return { history, utterance: undefined, queuedText: [] };
+      // Speech that came after the typed text is the next utterance.
+      return { history, utterance: context.laterUtterance, laterUtterance: undefined, queuedText: [] };
     }),
     commitTypedText: assign({
       history: ({ context }, params: { text: string }) => appendUser(context.history, params.text.trim()),
     }),
-    dropUtterance: assign({ utterance: undefined }),
+    dropUtterance: assign({ utterance: undefined, laterUtterance: undefined }),
     startReply: assign(({ context, spawn }) => {
       const turn = context.turn + 1;
       const history = limitHistory(context.history, context.settings.history);
@@ -279,6 +291,7 @@ export const sessionMachine = setup({
     reply: undefined,
     utterance: undefined,
     queuedText: [],
+    laterUtterance: undefined,
   }),
   entry: ['spawnVad', 'spawnMotion'],
   initial: 'active',
@@ -374,14 +387,56 @@ export const sessionMachine = setup({
           },
         },
         transcribing: {
+          // `pending`: the utterance is being transcribed and more speech joins it.
+          // `textQueued`: text was typed meanwhile; it comes after this utterance, so later speech
+          // can no longer join it and waits its turn (`userSpeaking`, then transcribed next).
+          initial: 'pending',
           invoke: {
             src: 'stt',
             input: ({ context }) => ({ audio: context.utterance ?? { samples: new Float32Array(0), sampleRate: 16_000 } }),
+            // A transcript is announced (transcript.final) only when something was heard.
             onDone: [
               {
                 guard: { type: 'nothingToSay', params: ({ event }) => ({ text: event.output }) },
                 target: 'listening',
                 actions: 'dropUtterance',
+              },
+              {
+                guard: and([stateIn('#session.active.transcribing.userSpeaking'), 'transcriptEmpty']),
+                target: 'listening.userSpeaking',
+                actions: { type: 'commitUserTurn', params: { transcript: '' } },
+              },
+              {
+                guard: stateIn('#session.active.transcribing.userSpeaking'),
+                target: 'listening.userSpeaking',
+                actions: [
+                  { type: 'emitFinal', params: ({ event }) => ({ text: event.output }) },
+                  { type: 'commitUserTurn', params: ({ event }) => ({ transcript: event.output }) },
+                ],
+              },
+              {
+                guard: and(['hasLaterUtterance', 'transcriptEmpty']),
+                target: 'transcribing',
+                reenter: true,
+                actions: { type: 'commitUserTurn', params: { transcript: '' } },
+              },
+              {
+                guard: 'hasLaterUtterance',
+                target: 'transcribing',
+                reenter: true,
+                actions: [
+                  { type: 'emitFinal', params: ({ event }) => ({ text: event.output }) },
+                  { type: 'commitUserTurn', params: ({ event }) => ({ transcript: event.output }) },
+                ],
+              },
+              {
+                guard: 'transcriptEmpty',
+                target: 'thinking',
+                actions: [
+                  { type: 'commitUserTurn', params: { transcript: '' } },
+                  'startReply',
+                  { type: 'emitTurnStart', params: { source: 'text' } },
+                ],
               },
               {
                 target: 'thinking',
@@ -395,7 +450,28 @@ export const sessionMachine = setup({
             ],
             onError: [
               {
-                guard: 'hasQueuedText',
+                guard: not('hasQueuedText'),
+                target: 'listening',
+                actions: [{ type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') }, 'dropUtterance'],
+              },
+              {
+                guard: stateIn('#session.active.transcribing.userSpeaking'),
+                target: 'listening.userSpeaking',
+                actions: [
+                  { type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') },
+                  { type: 'commitUserTurn', params: { transcript: '' } },
+                ],
+              },
+              {
+                guard: 'hasLaterUtterance',
+                target: 'transcribing',
+                reenter: true,
+                actions: [
+                  { type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') },
+                  { type: 'commitUserTurn', params: { transcript: '' } },
+                ],
+              },
+              {
                 target: 'thinking',
                 actions: [
                   { type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') },
@@ -404,21 +480,43 @@ export const sessionMachine = setup({
                   { type: 'emitTurnStart', params: { source: 'text' } },
                 ],
               },
-              {
-                target: 'listening',
-                actions: [{ type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') }, 'dropUtterance'],
-              },
             ],
           },
           on: {
-            // The user went on speaking: this utterance and the next become one turn.
-            'vad.speechStart': {
-              target: '#session.active.listening.userSpeaking',
-              actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) },
-            },
             'user.text': {
               guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+              target: '.textQueued',
               actions: { type: 'queueText', params: ({ event }) => ({ text: event.text }) },
+            },
+          },
+          states: {
+            pending: {
+              on: {
+                // The user went on speaking: this utterance and the next become one turn.
+                'vad.speechStart': {
+                  target: '#session.active.listening.userSpeaking',
+                  actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) },
+                },
+              },
+            },
+            textQueued: {
+              on: {
+                'vad.speechStart': {
+                  target: 'userSpeaking',
+                  actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) },
+                },
+              },
+            },
+            userSpeaking: {
+              on: {
+                'vad.speechEnd': {
+                  target: 'textQueued',
+                  actions: [
+                    { type: 'emitSpeechEnd', params: ({ event }) => ({ atMs: event.atMs, durationMs: event.durationMs }) },
+                    { type: 'keepLaterUtterance', params: ({ event }) => ({ audio: event.audio }) },
+                  ],
+                },
+              },
             },
           },
         },

@@ -12,7 +12,7 @@ describe('session machine in virtual time', () => {
     expect(sim.states()).toEqual([
       'listening.idle',
       'listening.userSpeaking',
-      'transcribing',
+      'transcribing.pending',
       'thinking',
       'speaking',
       'listening.idle',
@@ -184,5 +184,33 @@ describe('session machine in virtual time', () => {
       { role: 'assistant', content: 'The table is available.' },
     ]);
     expect(sim.emitted('tools.end')[0]?.results[0]?.ok).toBe(true);
+  });
+
+  // Found by the property test: an empty transcript with typed text queued announced an empty
+  // transcript.final that no history entry matched.
+  it('an empty transcript with text typed meanwhile starts the turn with the text and no empty transcript.final', async () => {
+    const sim = new Simulation({ stt: { latencyMs: 100 } }).start();
+    sim.speechStart();
+    sim.speechEnd('');
+    sim.type('u0');
+    await sim.advance(5_000);
+    expect(sim.emitted('transcript.final')).toEqual([]);
+    expect(sim.history[0]).toEqual({ role: 'user', content: 'u0' });
+  });
+
+  // Found by the property test: text typed during a transcription, then more speech, put the later
+  // speech before the typed text. Speech after typed text now waits its turn.
+  it('speech after text typed during a transcription is transcribed after the text, keeping the order', async () => {
+    const sim = new Simulation({ stt: { latencyMs: 300 } }).start();
+    await sim.say('u0', 300);
+    sim.type('u1');
+    expect(sim.state).toBe('transcribing.textQueued');
+    sim.speechStart();
+    expect(sim.state).toBe('transcribing.userSpeaking');
+    await sim.advance(100);
+    sim.speechEnd('u2');
+    await sim.advance(10_000);
+    expect(sim.history.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(['u0', 'u1', 'u2']);
+    expect(sim.state).toBe('listening.idle');
   });
 });
