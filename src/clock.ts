@@ -23,8 +23,12 @@ export function abortError(signal: AbortSignal): Error {
   return error;
 }
 
-/** Waits `ms` on `clock`; rejects with an AbortError as soon as `signal` aborts. */
+/**
+ * Waits `ms` on `clock`; rejects with an AbortError as soon as `signal` aborts. A wait of 0 ms
+ * takes no timer at all (Node rounds setTimeout(0) up to 1 ms, which would distort "instant").
+ */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  if (!(ms > 0)) return signal?.aborted ? Promise.reject(abortError(signal)) : Promise.resolve();
   return new Promise<void>((resolve, reject) => {
     if (signal?.aborted) {
       reject(abortError(signal));
