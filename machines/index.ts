@@ -1,0 +1,3 @@
+export * from './session.js';
+export * from './reply.js';
+export * from './segments.js';
