@@ -1,0 +1,279 @@
+/**
+ * The Motion Server link: one logical connection that survives drops.
+ *
+ *   live.connecting → live.ready ⇄ live.streaming → live.interrupting → live.ready
+ *   live.* ── connection.lost (retryable, attempts left) ──▶ reconnecting ── reconnectDelay ──▶ live
+ *   live.* ── connection.lost (fatal, or attempts used up) ──▶ failed
+ *   any ── motion.close ──▶ closed
+ *
+ * Pure: the socket lives in the `connection` actor (a fromCallback the session provides — see
+ * src/motion/link.ts). Leaving `live` stops that actor, and re-entering it opens a fresh connection
+ * (the protocol has no resume). Everything the parent needs is sent to it (and `emit`ted, so a
+ * standalone actor can be observed with `actor.on(...)`).
+ */
+import { assign, emit, enqueueActions, fromCallback, sendTo, setup, type AnyActorRef } from 'xstate';
+
+/** Agent speech for the current reply. `end` closes the reply (its req_id). */
+export interface MotionAudioCommand {
+  readonly type: 'motion.audio';
+  readonly pcm: Int16Array;
+  readonly sampleRate: number;
+  readonly end: boolean;
+}
+export interface MotionInterruptCommand {
+  readonly type: 'motion.interrupt';
+}
+export interface MotionCloseCommand {
+  readonly type: 'motion.close';
+}
+
+/** What the link accepts from its parent. */
+export type MotionLinkCommand = MotionAudioCommand | MotionInterruptCommand | MotionCloseCommand;
+
+/** What the `connection` actor receives (forwarded by the link). */
+export type ConnectionCommand = MotionAudioCommand | MotionInterruptCommand;
+
+/** What the `connection` actor reports (sendBack). */
+export type ConnectionEvent =
+  | { readonly type: 'connection.ready'; readonly connectionId: string }
+  | {
+      readonly type: 'connection.frames';
+      readonly conversationId: string;
+      readonly frames: readonly Uint8Array[];
+      readonly isLast: boolean;
+      readonly receivedAt: number;
+    }
+  | {
+      readonly type: 'connection.audio';
+      readonly conversationId: string;
+      readonly pcm: Int16Array;
+      readonly sampleRate: number;
+      readonly isLast: boolean;
+    }
+  /** No request outstanding any more. */
+  | { readonly type: 'connection.idle' }
+  /** The interrupt is on the wire; `streaming` tells whether a newer reply already started. */
+  | { readonly type: 'connection.interrupted'; readonly streaming: boolean }
+  /** A non-fatal problem (a ServerError for one request, a malformed envelope). */
+  | { readonly type: 'connection.warning'; readonly error: Error }
+  /** The connection ended or could not be made. */
+  | { readonly type: 'connection.lost'; readonly error: Error; readonly retryable: boolean };
+
+export type MotionLinkEvent = MotionLinkCommand | ConnectionEvent;
+
+export type MotionLinkState = 'connecting' | 'ready' | 'streaming' | 'interrupting' | 'reconnecting' | 'failed' | 'closed';
+
+/** What the link sends to its parent (and emits). */
+export type MotionLinkOutput =
+  | {
+      readonly type: 'motion.frames';
+      /** The req_id of the reply; the client feed's conversationId. */
+      readonly conversationId: string;
+      /** Animation envelopes exactly as received. Empty in egress mode (the server publishes). */
+      readonly frames: readonly Uint8Array[];
+      readonly isLast: boolean;
+      /** performance.now() when the envelope was read from the socket (relay latency). */
+      readonly receivedAt: number;
+    }
+  | {
+      /** The audio as sent to the Motion Server (resampled), for the client feed's avatar.audio. */
+      readonly type: 'motion.audio';
+      readonly conversationId: string;
+      readonly pcm: Int16Array;
+      readonly sampleRate: number;
+      readonly isLast: boolean;
+    }
+  | { readonly type: 'motion.interrupted' }
+  | { readonly type: 'motion.error'; readonly error: Error; readonly fatal: boolean }
+  | { readonly type: 'motion.state'; readonly state: MotionLinkState };
+
+export interface ReconnectPolicy {
+  /** First retry delay. Default 250 ms. */
+  readonly baseDelayMs: number;
+  /** Cap on the delay. Default 8000 ms. */
+  readonly maxDelayMs: number;
+  /** Consecutive failed attempts before `failed`. Default 6. */
+  readonly maxAttempts: number;
+}
+
+export const DEFAULT_RECONNECT_POLICY: ReconnectPolicy = { baseDelayMs: 250, maxDelayMs: 8000, maxAttempts: 6 };
+
+export interface MotionLinkInput {
+  readonly reconnect?: Partial<ReconnectPolicy>;
+}
+
+export interface MotionLinkContext {
+  readonly policy: ReconnectPolicy;
+  /** Reconnect attempts since the last confirmed connection. */
+  readonly attempt: number;
+  readonly lastError: Error | undefined;
+}
+
+export interface ConnectionInput {
+  /** 0 for the first connection, then 1, 2, ... for reconnects. */
+  readonly attempt: number;
+}
+
+/** Exponential backoff: base, 2×base, 4×base, ... capped at maxDelayMs. `attempt` starts at 1. */
+export function backoffDelay(attempt: number, policy: ReconnectPolicy): number {
+  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+}
+
+export const motionLinkMachine = setup({
+  types: {
+    context: {} as MotionLinkContext,
+    events: {} as MotionLinkEvent,
+    input: {} as MotionLinkInput | undefined,
+    emitted: {} as MotionLinkOutput,
+  },
+  actors: {
+    // Placeholder: never connects. src/motion/link.ts provides the real one; tests provide fakes.
+    connection: fromCallback<ConnectionCommand, ConnectionInput, ConnectionEvent>(() => () => undefined),
+  },
+  actions: {
+    notify: enqueueActions(({ enqueue, self }, params: MotionLinkOutput) => {
+      const parent: AnyActorRef | undefined = self._parent;
+      if (parent !== undefined) enqueue.sendParent(params);
+      enqueue(emit(params));
+    }),
+    forward: sendTo('connection', ({ event }) => event as ConnectionCommand),
+    resetAttempts: assign({ attempt: 0 }),
+    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
+    rememberError: assign({ lastError: (_, params: { error: Error }) => params.error }),
+  },
+  guards: {
+    canReconnect: ({ context }, params: { retryable: boolean }) => params.retryable && context.attempt < context.policy.maxAttempts,
+    stillStreaming: (_, params: { streaming: boolean }) => params.streaming,
+  },
+  delays: {
+    reconnectDelay: ({ context }) => backoffDelay(context.attempt, context.policy),
+  },
+}).createMachine({
+  id: 'motionLink',
+  context: ({ input }) => ({
+    policy: { ...DEFAULT_RECONNECT_POLICY, ...input?.reconnect },
+    attempt: 0,
+    lastError: undefined,
+  }),
+  initial: 'live',
+  on: {
+    'motion.close': '.closed',
+  },
+  states: {
+    live: {
+      invoke: {
+        id: 'connection',
+        src: 'connection',
+        input: ({ context }) => ({ attempt: context.attempt }),
+      },
+      initial: 'connecting',
+      on: {
+        'connection.lost': [
+          {
+            guard: { type: 'canReconnect', params: ({ event }) => ({ retryable: event.retryable }) },
+            target: 'reconnecting',
+            actions: [
+              { type: 'rememberError', params: ({ event }) => ({ error: event.error }) },
+              { type: 'notify', params: ({ event }) => ({ type: 'motion.error', error: event.error, fatal: false }) },
+            ],
+          },
+          {
+            target: 'failed',
+            actions: [
+              { type: 'rememberError', params: ({ event }) => ({ error: event.error }) },
+              { type: 'notify', params: ({ event }) => ({ type: 'motion.error', error: event.error, fatal: true }) },
+            ],
+          },
+        ],
+        'connection.warning': {
+          actions: { type: 'notify', params: ({ event }) => ({ type: 'motion.error', error: event.error, fatal: false }) },
+        },
+        'connection.frames': {
+          actions: {
+            type: 'notify',
+            params: ({ event }) => ({
+              type: 'motion.frames',
+              conversationId: event.conversationId,
+              frames: event.frames,
+              isLast: event.isLast,
+              receivedAt: event.receivedAt,
+            }),
+          },
+        },
+        'connection.audio': {
+          actions: {
+            type: 'notify',
+            params: ({ event }) => ({
+              type: 'motion.audio',
+              conversationId: event.conversationId,
+              pcm: event.pcm,
+              sampleRate: event.sampleRate,
+              isLast: event.isLast,
+            }),
+          },
+        },
+      },
+      states: {
+        connecting: {
+          entry: { type: 'notify', params: { type: 'motion.state', state: 'connecting' } },
+          on: {
+            'connection.ready': { target: 'ready', actions: 'resetAttempts' },
+            // Nothing to interrupt yet; answer at once so the caller never waits on us.
+            'motion.interrupt': { actions: { type: 'notify', params: { type: 'motion.interrupted' } } },
+          },
+        },
+        ready: {
+          entry: { type: 'notify', params: { type: 'motion.state', state: 'ready' } },
+          on: {
+            'motion.audio': { target: 'streaming', actions: 'forward' },
+            'motion.interrupt': { actions: { type: 'notify', params: { type: 'motion.interrupted' } } },
+          },
+        },
+        streaming: {
+          entry: { type: 'notify', params: { type: 'motion.state', state: 'streaming' } },
+          on: {
+            'motion.audio': { actions: 'forward' },
+            'connection.idle': { target: 'ready' },
+            'motion.interrupt': { target: 'interrupting', actions: 'forward' },
+          },
+        },
+        interrupting: {
+          entry: { type: 'notify', params: { type: 'motion.state', state: 'interrupting' } },
+          on: {
+            // A new reply may start before the interrupt is acknowledged: it gets a new req_id.
+            'motion.audio': { actions: 'forward' },
+            'connection.interrupted': [
+              {
+                guard: { type: 'stillStreaming', params: ({ event }) => ({ streaming: event.streaming }) },
+                target: 'streaming',
+                actions: { type: 'notify', params: { type: 'motion.interrupted' } },
+              },
+              { target: 'ready', actions: { type: 'notify', params: { type: 'motion.interrupted' } } },
+            ],
+          },
+        },
+      },
+    },
+    reconnecting: {
+      entry: ['countAttempt', { type: 'notify', params: { type: 'motion.state', state: 'reconnecting' } }],
+      on: {
+        'motion.interrupt': { actions: { type: 'notify', params: { type: 'motion.interrupted' } } },
+      },
+      after: {
+        reconnectDelay: { target: 'live' },
+      },
+    },
+    failed: {
+      entry: { type: 'notify', params: { type: 'motion.state', state: 'failed' } },
+      on: {
+        'motion.interrupt': { actions: { type: 'notify', params: { type: 'motion.interrupted' } } },
+      },
+    },
+    closed: {
+      type: 'final',
+      entry: { type: 'notify', params: { type: 'motion.state', state: 'closed' } },
+    },
+  },
+});
+
+export type MotionLinkMachine = typeof motionLinkMachine;
