@@ -1,0 +1,206 @@
+/**
+ * Audio over the client's existing WebSocket: binary frames of raw PCM16 little-endian mono in
+ * both directions. The server owns the socket and routes binary frames here (`receive`); JSON
+ * text messages never reach this class. `close()` detaches from the socket without closing it.
+ */
+import type { WebSocket } from 'ws';
+import { AudioFormatError, toVoxError, type VoxError } from '../errors.js';
+import { silentLogger, type Logger } from '../observability/logger.js';
+import type {
+  AudioFormat,
+  AudioListener,
+  AudioTransport,
+  PlaybackProgress,
+  TransportClosedInfo,
+  Unsubscribe,
+} from './audio-transport.js';
+import { ListenerSet } from './listeners.js';
+import { pcm16FromBytes, pcm16ToBytes } from './pcm16.js';
+
+/** The part of a `ws` WebSocket this transport uses (a stub with these members works in tests). */
+export type AudioSocket = Pick<WebSocket, 'send' | 'bufferedAmount' | 'readyState' | 'once' | 'off'>;
+
+export interface WebSocketAudioTransportOptions {
+  /** Rate of the client's inbound PCM16, as negotiated in `session.hello`. */
+  readonly sampleRate: number;
+  /** Rate of outbound frames. Default: `sampleRate`. */
+  readonly outputSampleRate?: number;
+  /** Outbound frames wait in a queue while `socket.bufferedAmount` is above this. Default 64 KiB. */
+  readonly maxBufferedBytes?: number;
+  /** Queue length beyond which the oldest outbound frames are dropped. Default 50 (1 s of 20 ms frames). */
+  readonly maxQueuedFrames?: number;
+  readonly logger?: Logger;
+}
+
+export interface WebSocketAudioStats {
+  readonly framesIn: number;
+  readonly framesOut: number;
+  /** Outbound frames dropped because the client could not keep up. */
+  readonly droppedFrames: number;
+  /** Inbound frames rejected as malformed. */
+  readonly invalidFrames: number;
+  readonly queuedFrames: number;
+}
+
+/** Binary payload shapes `ws` hands to a 'message' listener. */
+export type BinaryData = Buffer | ArrayBuffer | Buffer[] | Uint8Array;
+
+const OPEN = 1;
+
+export class WebSocketAudioTransport implements AudioTransport {
+  readonly kind = 'websocket' as const;
+  readonly inputFormat: AudioFormat;
+  readonly outputSampleRate: number;
+  readonly outputFrameSamples: number;
+
+  readonly #socket: AudioSocket;
+  readonly #logger: Logger;
+  readonly #maxBufferedBytes: number;
+  readonly #maxQueuedFrames: number;
+  readonly #queue: Buffer[] = [];
+  readonly #audio: ListenerSet<[Int16Array, number]>;
+  readonly #errors: ListenerSet<[VoxError]>;
+  readonly #closedListeners: ListenerSet<[TransportClosedInfo]>;
+  readonly #progress: ListenerSet<[PlaybackProgress]>;
+  readonly #onSocketClose = (): void => this.#finish({ reason: 'remote' });
+  readonly #onSent = (error?: Error): void => {
+    if (error === undefined || error === null) this.#drain();
+  };
+  #closed = false;
+  #framesIn = 0;
+  #framesOut = 0;
+  #droppedFrames = 0;
+  #invalidFrames = 0;
+
+  constructor(socket: AudioSocket, options: WebSocketAudioTransportOptions) {
+    if (!Number.isInteger(options.sampleRate) || options.sampleRate <= 0) {
+      throw new AudioFormatError('audio_invalid_format', `sampleRate must be a positive integer, got ${options.sampleRate}`);
+    }
+    this.#socket = socket;
+    this.#logger = (options.logger ?? silentLogger()).child({ transport: 'websocket' });
+    this.inputFormat = { sampleRate: options.sampleRate, channels: 1 };
+    this.outputSampleRate = options.outputSampleRate ?? options.sampleRate;
+    this.outputFrameSamples = Math.round(this.outputSampleRate / 50);
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024;
+    this.#maxQueuedFrames = Math.max(1, options.maxQueuedFrames ?? 50);
+    this.#audio = new ListenerSet(this.#logger, 'audio');
+    this.#errors = new ListenerSet(this.#logger, 'error');
+    this.#closedListeners = new ListenerSet(this.#logger, 'closed');
+    this.#progress = new ListenerSet(this.#logger, 'playbackProgress');
+    socket.once('close', this.#onSocketClose);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get stats(): WebSocketAudioStats {
+    return {
+      framesIn: this.#framesIn,
+      framesOut: this.#framesOut,
+      droppedFrames: this.#droppedFrames,
+      invalidFrames: this.#invalidFrames,
+      queuedFrames: this.#queue.length,
+    };
+  }
+
+  onAudio(listener: AudioListener): Unsubscribe {
+    return this.#audio.add(listener);
+  }
+
+  onError(listener: (error: VoxError) => void): Unsubscribe {
+    return this.#errors.add(listener);
+  }
+
+  onClosed(listener: (info: TransportClosedInfo) => void): Unsubscribe {
+    return this.#closedListeners.add(listener);
+  }
+
+  onPlaybackProgress(listener: (progress: PlaybackProgress) => void): Unsubscribe {
+    return this.#progress.add(listener);
+  }
+
+  /**
+   * Delivers one binary WebSocket frame from the client. Never throws: a malformed frame is
+   * counted, reported through `onError` and dropped.
+   */
+  receive(data: BinaryData): void {
+    if (this.#closed) return;
+    try {
+      const bytes = toBytes(data);
+      if (bytes.byteLength === 0) return;
+      const pcm = pcm16FromBytes(bytes);
+      this.#framesIn++;
+      this.#audio.emit(pcm, this.inputFormat.sampleRate);
+    } catch (error) {
+      this.#invalidFrames++;
+      this.#errors.emit(toVoxError(error, 'audio_invalid_format'));
+    }
+  }
+
+  /** Delivers a `playback.progress` report the server parsed from the client's JSON. */
+  reportPlaybackProgress(progress: PlaybackProgress): void {
+    if (this.#closed) return;
+    this.#progress.emit(progress);
+  }
+
+  sendAudio(frame: Int16Array): void {
+    if (this.#closed) return;
+    if (!(frame instanceof Int16Array)) {
+      this.#errors.emit(new AudioFormatError('audio_invalid_format', 'sendAudio expects an Int16Array'));
+      return;
+    }
+    this.#queue.push(pcm16ToBytes(frame));
+    while (this.#queue.length > this.#maxQueuedFrames) {
+      this.#queue.shift();
+      this.#droppedFrames++;
+      if (this.#droppedFrames === 1 || this.#droppedFrames % 50 === 0) {
+        this.#logger.warn({ droppedFrames: this.#droppedFrames }, 'client is not keeping up; dropping oldest audio frames');
+      }
+    }
+    this.#drain();
+  }
+
+  close(): Promise<void> {
+    this.#finish({ reason: 'closed' });
+    return Promise.resolve();
+  }
+
+  #drain(): void {
+    while (
+      !this.#closed &&
+      this.#queue.length > 0 &&
+      this.#socket.readyState === OPEN &&
+      this.#socket.bufferedAmount < this.#maxBufferedBytes
+    ) {
+      const bytes = this.#queue.shift() as Buffer;
+      this.#framesOut++;
+      try {
+        // The callback fires once the bytes are written: that is when more may fit.
+        this.#socket.send(bytes, { binary: true }, this.#onSent);
+      } catch (error) {
+        this.#errors.emit(toVoxError(error));
+        return;
+      }
+    }
+  }
+
+  #finish(info: TransportClosedInfo): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.off('close', this.#onSocketClose);
+    this.#queue.length = 0;
+    this.#closedListeners.emit(info);
+    this.#audio.clear();
+    this.#errors.clear();
+    this.#closedListeners.clear();
+    this.#progress.clear();
+  }
+}
+
+function toBytes(data: BinaryData): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (Array.isArray(data)) return Buffer.concat(data);
+  throw new AudioFormatError('audio_invalid_format', 'unsupported binary frame type');
+}

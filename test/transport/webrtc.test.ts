@@ -1,0 +1,181 @@
+import { Decoder, Encoder } from '@evan/opus';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RTCPeerConnection, RtpHeader, RtpPacket, useOPUS, type RTCRtpTransceiver } from 'werift';
+import type { VoxError } from '../../src/errors.js';
+import { RtpSequencer } from '../../src/protocol/index.js';
+import { WebRtcTransport, type IceCandidateInit } from '../../src/transport/index.js';
+import { amplitudeAt, concat, rms, toneFrames } from './tone.js';
+
+const LOOPBACK = { hostAddresses: ['127.0.0.1'] } as const;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+function serverTransport(): WebRtcTransport {
+  const transport = new WebRtcTransport({ ...LOOPBACK, connectTimeoutMs: 10_000 });
+  cleanups.push(() => transport.close());
+  return transport;
+}
+
+/** A bare werift peer playing the browser: it offers one sendrecv Opus track. */
+interface ClientPeer {
+  pc: RTCPeerConnection;
+  transceiver: RTCRtpTransceiver;
+  /** Receives every inbound RTP packet (the track appears during setRemoteDescription, before tests look). */
+  onRtp: (rtp: RtpPacket) => void;
+}
+
+function clientPeer(): ClientPeer {
+  const pc = new RTCPeerConnection({
+    iceServers: [],
+    iceUseIpv4: false,
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    codecs: { audio: [useOPUS()], video: [] },
+  });
+  cleanups.push(() => pc.close());
+  const transceiver = pc.addTransceiver('audio', { direction: 'sendrecv' });
+  const peer: ClientPeer = { pc, transceiver, onRtp: () => {} };
+  pc.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => peer.onRtp(rtp)));
+  return peer;
+}
+
+/** Server echoes what it hears; the client sends a tone and records what comes back. */
+async function toneRoundTrip(peer: ClientPeer, transport: WebRtcTransport) {
+  const { pc, transceiver } = peer;
+  const heardByServer: Int16Array[] = [];
+  const rates = new Set<number>();
+  transport.onAudio((pcm, rate) => {
+    rates.add(rate);
+    heardByServer.push(pcm);
+    transport.sendAudio(pcm);
+  });
+  const decoder = new Decoder({ channels: 1, sample_rate: 48_000 });
+  const heardByClient: Int16Array[] = [];
+  const markers: boolean[] = [];
+  peer.onRtp = (rtp) => {
+    markers.push(rtp.header.marker);
+    const bytes = decoder.decode(rtp.payload);
+    heardByClient.push(new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+  };
+  await transport.whenConnected();
+  if (pc.connectionState !== 'connected') await pc.connectionStateChange.watch((state) => state === 'connected');
+
+  const encoder = new Encoder({ channels: 1, sample_rate: 48_000, application: 'voip' });
+  const sequencer = new RtpSequencer();
+  const frames = toneFrames(1000, 8000, 40);
+  for (const frame of frames) {
+    const stamp = sequencer.next(frame.length, performance.now());
+    const header = new RtpHeader({ ...stamp, payloadType: transceiver.sender.codec?.payloadType ?? 96 });
+    await transceiver.sender.sendRtp(new RtpPacket(header, Buffer.from(encoder.encode(frame))));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await expect.poll(() => heardByClient.length, { timeout: 3000 }).toBeGreaterThanOrEqual(35);
+  expect([...rates]).toEqual([48_000]);
+  return { heardByServer, heardByClient, markers };
+}
+
+function expectTone(frames: Int16Array[]): void {
+  const pcm = concat(frames).subarray(4800, 4800 + 14_400); // skip codec warm-up, analyse 300 ms
+  expect(pcm.length).toBe(14_400);
+  const at1k = amplitudeAt(pcm, 1000);
+  expect(rms(pcm)).toBeGreaterThan(2500);
+  expect(at1k).toBeGreaterThan(5000); // sent at 8000
+  expect(amplitudeAt(pcm, 1300)).toBeLessThan(at1k * 0.1);
+  expect(amplitudeAt(pcm, 700)).toBeLessThan(at1k * 0.1);
+}
+
+describe('WebRtcTransport (werift ↔ werift on loopback)', () => {
+  it('non-trickle: a complete offer gets a complete answer and a 1 kHz tone goes there and back', async () => {
+    const transport = serverTransport();
+    const peer = clientPeer();
+    const { pc } = peer;
+    await pc.setLocalDescription(await pc.createOffer());
+    const offer = pc.localDescription?.sdp ?? '';
+    expect(offer).toContain('a=candidate:');
+
+    const answer = await transport.handleOffer(offer);
+    expect(answer).toMatch(/a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/);
+    expect(answer).not.toMatch(/192\.0\.2|0\.0\.0\.0 \d+ typ/);
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+
+    const { heardByServer, heardByClient, markers } = await toneRoundTrip(peer, transport);
+    expectTone(heardByServer);
+    expectTone(heardByClient);
+    expect(heardByServer.every((frame) => frame.length === 960)).toBe(true);
+    expect(markers[0]).toBe(true);
+    expect(markers.slice(1).filter(Boolean).length).toBeLessThanOrEqual(1);
+    expect(transport.stats.packetsIn).toBe(40);
+    expect(transport.stats.packetsLost).toBe(0);
+  });
+
+  it('trickle: candidates travel separately in both directions and the tone still goes there and back', async () => {
+    const transport = serverTransport();
+    const peer = clientPeer();
+    const { pc } = peer;
+    const serverCandidates: Array<IceCandidateInit | null> = [];
+    let answered = false;
+    transport.onIceCandidate((candidate) => {
+      expect(answered).toBe(true); // candidates never overtake the answer
+      serverCandidates.push(candidate);
+      void pc.addIceCandidate(
+        candidate?.candidate == null ? null : { candidate: candidate.candidate, sdpMid: candidate.sdpMid ?? '0', sdpMLineIndex: candidate.sdpMLineIndex ?? 0 },
+      );
+    });
+    pc.onIceCandidate.subscribe((candidate) => {
+      void transport.addIceCandidate(candidate === undefined ? null : candidate.toJSON());
+    });
+
+    const offer = await pc.createOffer();
+    expect(offer.sdp).not.toContain('a=candidate:');
+    const answerPromise = transport.handleOffer(offer.sdp, { trickle: true });
+    await pc.setLocalDescription(offer);
+    const answer = await answerPromise;
+    answered = true;
+    expect(answer).not.toContain('a=candidate:');
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+
+    const { heardByServer, heardByClient } = await toneRoundTrip(peer, transport);
+    expectTone(heardByServer);
+    expectTone(heardByClient);
+    expect(serverCandidates.at(-1)).toBeNull();
+    expect(serverCandidates[0]?.candidate).toMatch(/127\.0\.0\.1/);
+  });
+
+  it.each([
+    ['garbage', 'garbage'],
+    ['an empty string', ''],
+    ['no audio section', 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'],
+  ])('rejects %s as an offer with ProtocolError and stays usable', async (_name, sdp) => {
+    const transport = serverTransport();
+    await expect(transport.handleOffer(sdp)).rejects.toMatchObject({ name: 'ProtocolError', code: 'protocol_invalid_message' });
+    expect(transport.closed).toBe(false);
+    await expect(transport.addIceCandidate({ candidate: 'nonsense', sdpMid: '0' })).rejects.toMatchObject({
+      code: 'protocol_invalid_message',
+    });
+
+    const { pc } = clientPeer();
+    await pc.setLocalDescription(await pc.createOffer());
+    await expect(transport.handleOffer(pc.localDescription?.sdp ?? '')).resolves.toContain('m=audio');
+  });
+
+  it('reports a wrong-size outbound frame through onError instead of throwing', () => {
+    const transport = serverTransport();
+    const errors: VoxError[] = [];
+    transport.onError((error) => errors.push(error));
+    transport.sendAudio(new Int16Array(100));
+    expect(errors[0]).toMatchObject({ code: 'audio_invalid_format' });
+  });
+
+  it('close() is idempotent and reports closed once', async () => {
+    const transport = serverTransport();
+    const reasons: string[] = [];
+    transport.onClosed((info) => reasons.push(info.reason));
+    await Promise.all([transport.close(), transport.close()]);
+    await transport.close();
+    expect(reasons).toEqual(['closed']);
+    await expect(transport.whenConnected()).rejects.toMatchObject({ code: 'session_invalid_state' });
+  });
+});
