@@ -8,20 +8,10 @@
  * the played position; on resume the next frame is due immediately and the schedule re-anchors there.
  * Time comes from an injectable {@link Clock}, so tests run it in virtual time.
  */
+import { type Clock, realClock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 
-/** The time source (same shape as XState's clock plus `now`). */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(id: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
-};
+export type { Clock } from '../clock.js';
 
 export interface PlayoutFrame {
   /** 0-based index of this frame since start (pauses do not skip indices). */
@@ -65,7 +55,7 @@ export class PlayoutClock {
   constructor(options: PlayoutClockOptions) {
     this.frameMs = options.frameMs ?? 20;
     if (!(this.frameMs > 0)) throw new RangeError(`frameMs must be > 0, got ${this.frameMs}`);
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock ?? realClock;
     this.#onFrame = options.onFrame;
     this.#maxCatchUp = Math.max(1, options.maxCatchUpFrames ?? 10);
     this.#logger = options.logger;

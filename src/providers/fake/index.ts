@@ -169,6 +169,29 @@ function chunkText(text: string, chunkChars: number | undefined): string[] {
 
 // ---------------------------------------------------------------------------------------------
 
+const TONE_HZ = 200;
+const tones = new Map<number, Int16Array>();
+
+/** `length` samples of a quiet 200 Hz tone starting at sample `offset` (one period cached per rate). */
+function toneSlice(rate: number, offset: number, length: number): Int16Array {
+  let period = tones.get(rate);
+  if (period === undefined) {
+    // Whole periods that fit a 100 ms window, so consecutive slices join without a click.
+    const samples = Math.round(rate / 10);
+    period = new Int16Array(samples);
+    for (let i = 0; i < samples; i++) period[i] = Math.round(3000 * Math.sin((2 * Math.PI * TONE_HZ * i) / rate));
+    tones.set(rate, period);
+  }
+  const out = new Int16Array(length);
+  for (let written = 0; written < length; ) {
+    const start = (offset + written) % period.length;
+    const count = Math.min(length - written, period.length - start);
+    out.set(period.subarray(start, start + count), written);
+    written += count;
+  }
+  return out;
+}
+
 export interface FakeTtsOptions extends FakeCommon {
   /** Audio per word, in ms (default 200). Every word gets exactly this long, so tests can predict timings. */
   readonly msPerWord?: number;
@@ -218,9 +241,7 @@ export class FakeTts implements TtsProvider {
       for (let offset = 0, n = 0; offset < totalSamples; offset += chunkSamples, n++) {
         if (n > 0) await sleep(this.#clock, this.#options.chunkIntervalMs ?? 0, signal);
         const length = Math.min(chunkSamples, totalSamples - offset);
-        const pcm = new Int16Array(length);
-        // A quiet 220 Hz tone: real audio, cheap to make.
-        for (let i = 0; i < length; i++) pcm[i] = Math.round(3000 * Math.sin((2 * Math.PI * 220 * (offset + i)) / rate));
+        const pcm = toneSlice(rate, offset, length);
         yield offset === 0 ? { pcm, sampleRate: rate, words: timings } : { pcm, sampleRate: rate };
       }
       this.ledger.end(record, 'completed');
