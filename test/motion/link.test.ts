@@ -8,6 +8,11 @@ import { decodeMessage, peekEnvelope, type MotionFaults } from '../../src/motion
 import { sleep, speech, startServer, until, type Harness } from './helpers.js';
 
 let harness: Harness | undefined;
+
+function motionErrorOf(event: MotionLinkOutput | undefined): MotionError {
+  if (event?.type !== 'motion.error' || !(event.error instanceof MotionError)) throw new Error('expected a motion.error with a MotionError');
+  return event.error;
+}
 const actors: Array<Actor<MotionLinkLogic>> = [];
 
 afterEach(async () => {
@@ -105,7 +110,7 @@ describe('createMotionLinkActor against the local Motion Server', () => {
     await until(() => value() === 'failed');
     const error = events.find((e) => e.type === 'motion.error');
     expect(error).toMatchObject({ fatal: true });
-    expect((error as { error: MotionError }).error).toMatchObject({ closeCode: code, reason });
+    expect(motionErrorOf(error)).toMatchObject({ closeCode: code, reason });
     await sleep(100);
     expect(server.stats.connections).toBe(1);
   });
@@ -125,13 +130,13 @@ describe('createMotionLinkActor against the local Motion Server', () => {
     const { events, value } = await link({ refuseUpgrade: { status } });
     await until(() => value() === 'failed');
     const error = events.find((e) => e.type === 'motion.error');
-    expect((error as { error: MotionError }).error).toMatchObject({ status, reason, phase: 'connect' });
+    expect(motionErrorOf(error)).toMatchObject({ status, reason, phase: 'connect' });
   });
 
   it('a wrong API key fails at the token exchange (auth): failed', async () => {
     const { events, value } = await link({}, { apiKey: 'not-the-key' });
     await until(() => value() === 'failed');
-    expect((events.find((e) => e.type === 'motion.error') as { error: MotionError }).error).toMatchObject({ phase: 'token', status: 401 });
+    expect(motionErrorOf(events.find((e) => e.type === 'motion.error'))).toMatchObject({ phase: 'token', status: 401 });
   });
 
   it('a retryable failure that persists uses up the attempts and ends in failed', async () => {
