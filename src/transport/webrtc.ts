@@ -210,27 +210,33 @@ export class WebRtcTransport implements AudioTransport {
     if (this.#offerHandled) throw new InvalidStateError('session_invalid_state', 'renegotiation is not supported');
     assertAudioOffer(sdp);
     this.#offerHandled = true;
+    // werift may gather while applying the offer or while answering: hold candidates from here on.
+    this.#heldCandidates = [];
     try {
       await this.#pc.setRemoteDescription({ type: 'offer', sdp });
     } catch (error) {
       this.#offerHandled = false;
+      this.#heldCandidates = undefined;
       throw new ProtocolError('protocol_invalid_message', `webrtc.offer: ${messageOf(error)}`, { cause: error });
     }
     const transceiver = this.#pc.getTransceivers().find((candidate) => candidate.kind === 'audio');
-    if (transceiver === undefined) throw new ProtocolError('protocol_invalid_message', 'webrtc.offer: no audio section');
+    if (transceiver === undefined) {
+      this.#heldCandidates = undefined;
+      throw new ProtocolError('protocol_invalid_message', 'webrtc.offer: no audio section');
+    }
     transceiver.setDirection('sendrecv');
     this.#transceiver = transceiver;
 
-    this.#heldCandidates = [];
     let answerSdp: string;
     try {
       const answer = await this.#pc.createAnswer();
       const local = await this.#pc.setLocalDescription(answer);
       answerSdp = this.#pc.localDescription?.sdp ?? local.toSdp().sdp;
     } catch (error) {
+      this.#heldCandidates = undefined;
       throw new ProtocolError('protocol_invalid_message', `webrtc.offer: cannot answer: ${messageOf(error)}`, { cause: error });
     }
-    const held = this.#heldCandidates;
+    const held = this.#heldCandidates ?? [];
     this.#heldCandidates = undefined;
     this.#armConnectTimer();
     if (options.trickle !== true) return answerSdp;
