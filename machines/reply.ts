@@ -78,6 +78,8 @@ export type LlmActorEvent =
   | { type: 'llm.error'; error: ErrorInfo };
 
 export type TtsActorEvent =
+  /** The segment's text was changed before it was spoken (a guard rewrote or vetoed it: ''). */
+  | { type: 'tts.rewrite'; segment: number; text: string }
   | { type: 'tts.chunk'; segment: number; pcm: Int16Array; sampleRate: number; words?: readonly WordTiming[] }
   | { type: 'tts.done'; segment: number }
   | { type: 'tts.error'; segment: number; error: ErrorInfo };
@@ -126,13 +128,18 @@ export interface PlayoutActorInput {
   readonly replyId: number;
 }
 
+/** Everything the reply said (segments vetoed by a guard are empty and left out). */
+export function spokenText(context: Pick<ReplyContext, 'segments'>): string {
+  return context.segments.filter((text) => text.length > 0).join(' ');
+}
+
 function words(text: string): string[] {
   return text.split(/\s+/).filter((w) => w.length > 0);
 }
 
 /** The text whose audio has been played so far: whole segments, then whole words. */
 export function playedText(context: Pick<ReplyContext, 'segments' | 'playedSegments' | 'playedWords'>): string {
-  const parts = context.segments.slice(0, context.playedSegments);
+  const parts = context.segments.slice(0, context.playedSegments).filter((text) => text.length > 0);
   const current = context.segments[context.playedSegments];
   if (current !== undefined && context.playedWords > 0) {
     parts.push(words(current).slice(0, context.playedWords).join(' '));
@@ -216,6 +223,10 @@ export const replyMachine = setup({
       text: context.segments[params.segment] ?? '',
     })),
     countSynthesized: assign({ synthesized: ({ context }) => context.synthesized + 1 }),
+    rewriteSegment: assign({
+      segments: ({ context }, params: { segment: number; text: string }) =>
+        context.segments.map((text, i) => (i === params.segment ? params.text : text)),
+    }),
     finishPlayout: sendTo('playout', { type: 'playout.finish' } satisfies PlayoutCommand),
     pausePlayout: sendTo('playout', { type: 'playout.pause' } satisfies PlayoutCommand),
     resumePlayout: sendTo('playout', { type: 'playout.resume' } satisfies PlayoutCommand),
@@ -235,7 +246,7 @@ export const replyMachine = setup({
     reportDone: sendParent(({ context }) => ({
       type: 'reply.done',
       replyId: context.replyId,
-      text: context.segments.join(' '),
+      text: spokenText(context),
       usage: context.usage,
     })),
     reportFailed: sendParent(({ context }) => ({
@@ -248,7 +259,7 @@ export const replyMachine = setup({
     emitDone: emit(({ context }) => ({
       type: 'reply.done' as const,
       replyId: context.replyId,
-      text: context.segments.join(' '),
+      text: spokenText(context),
       usage: context.usage,
     })),
   },
@@ -375,6 +386,7 @@ export const replyMachine = setup({
                 input: ({ context }) => ({ segment: context.synthesized, text: context.segments[context.synthesized] ?? '' }),
               },
               on: {
+                'tts.rewrite': { actions: { type: 'rewriteSegment', params: ({ event }) => ({ segment: event.segment, text: event.text }) } },
                 'tts.chunk': {
                   actions: {
                     type: 'forwardChunk',

@@ -18,10 +18,29 @@ export function describeError(error: unknown, fallback = 'provider_failed'): Err
   return { code: fallback, message: String(error) };
 }
 
-export function createSttActor(stt: SttProvider, language?: string) {
+/** What a guard decides about a user turn or a reply segment before it is used or spoken. */
+export type GuardVerdict = { readonly action: 'allow' } | { readonly action: 'rewrite'; readonly text: string } | { readonly action: 'veto'; readonly reason?: string };
+
+export interface GuardInput {
+  readonly kind: 'user' | 'reply';
+  readonly text: string;
+}
+
+export type Guard = (input: GuardInput, signal: AbortSignal) => GuardVerdict | Promise<GuardVerdict>;
+
+/** Applies a guard: the text to use ('' when vetoed). */
+export async function applyGuard(guard: Guard | undefined, input: GuardInput, signal: AbortSignal): Promise<string> {
+  if (guard === undefined || input.text.length === 0) return input.text;
+  const verdict = await guard(input, signal);
+  if (verdict.action === 'veto') return '';
+  if (verdict.action === 'rewrite') return verdict.text;
+  return input.text;
+}
+
+export function createSttActor(stt: SttProvider, language?: string, guard?: Guard) {
   return fromPromise<string, { audio: PcmFloat }>(async ({ input, signal }) => {
     const result = await stt.transcribe(input.audio, language === undefined ? { signal } : { signal, language });
-    return result.text;
+    return applyGuard(guard, { kind: 'user', text: result.text.trim() }, signal);
   });
 }
 
@@ -55,14 +74,17 @@ export function createLlmActor(llm: LlmProvider) {
   });
 }
 
-export function createTtsActor(tts: TtsProvider, voice?: string) {
+export function createTtsActor(tts: TtsProvider, voice?: string, guard?: Guard) {
   return fromCallback<TtsActorEvent, TtsActorInput>(({ input, sendBack }) => {
     const controller = new AbortController();
     const { signal } = controller;
     void (async () => {
       try {
+        const text = await applyGuard(guard, { kind: 'reply', text: input.text }, signal);
+        if (signal.aborted) return;
+        if (text !== input.text) sendBack({ type: 'tts.rewrite', segment: input.segment, text });
         const options = voice === undefined ? { signal } : { signal, voice };
-        for await (const chunk of tts.synthesize(input.text, options)) {
+        for await (const chunk of text.length === 0 ? [] : tts.synthesize(text, options)) {
           if (signal.aborted) return;
           if (!(chunk.pcm instanceof Int16Array) || !Number.isInteger(chunk.sampleRate) || chunk.sampleRate < 8000) {
             throw new ProviderError('provider_bad_response', 'tts', `TTS returned unusable audio (sampleRate ${String(chunk.sampleRate)})`);

@@ -10,7 +10,7 @@ import { type Clock, realClock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
-import { createLlmActor, createSttActor, createToolsActor, createTtsActor } from './actors.js';
+import { createLlmActor, createSttActor, createToolsActor, createTtsActor, type Guard } from './actors.js';
 import { resolveSessionSettings, type SessionOptions } from './config.js';
 import { type AudioSink, createPlayoutLogic } from './playout.js';
 
@@ -29,6 +29,8 @@ export interface SessionDependencies {
   readonly logger?: Logger;
   readonly language?: string;
   readonly voice?: string;
+  /** Vetoes or rewrites a transcribed user turn, and each reply segment before it is spoken. */
+  readonly guard?: Guard;
 }
 
 export interface SessionSpec {
@@ -66,7 +68,7 @@ export function createSessionLogic(deps: SessionDependencies) {
   const reply = replyMachine.provide({
     actors: {
       llm: createLlmActor(deps.providers.llm),
-      tts: createTtsActor(deps.providers.tts, deps.voice),
+      tts: createTtsActor(deps.providers.tts, deps.voice, deps.guard),
       tools: createToolsActor(tools),
       playout: createPlayoutLogic({ sink: deps.output, clock, ...(deps.logger ? { logger: deps.logger } : {}) }),
     },
@@ -75,7 +77,7 @@ export function createSessionLogic(deps: SessionDependencies) {
   return sessionMachine.provide({
     actors: {
       vad: (deps.vad ?? noChild) as typeof noChild,
-      stt: createSttActor(deps.providers.stt, deps.language),
+      stt: createSttActor(deps.providers.stt, deps.language, deps.guard),
       reply,
       motion: (deps.motion ?? noMotion) as typeof noMotion,
     },

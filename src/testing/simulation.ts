@@ -6,6 +6,7 @@
  */
 import type { SessionActorRef, SessionEmitted } from '../../machines/session.js';
 import { stateName } from '../../machines/session.js';
+import type { Guard } from '../session/actors.js';
 import type { SessionOptions } from '../session/config.js';
 import { createSession, newResumeToken } from '../session/session.js';
 import { CallLedger, FakeLlm, type FakeLlmOptions, FakeStt, FakeTts, type FakeTtsOptions, type FailurePlan } from '../providers/fake/index.js';
@@ -24,6 +25,7 @@ export interface SimulationOptions {
   readonly session?: SessionOptions;
   readonly systemPrompt?: string;
   readonly tools?: readonly Tool[];
+  readonly guard?: Guard;
   /** The scripted agent: reply steps for a conversation. Default: echoes the last user message. */
   readonly respond?: FakeLlmOptions['respond'];
   readonly llm?: Omit<FakeLlmOptions, 'respond' | 'clock' | 'ledger'>;
@@ -73,6 +75,7 @@ export class Simulation {
         clock,
         resumeToken: this.resumeToken,
         ...(options.tools === undefined ? {} : { tools: options.tools }),
+        ...(options.guard === undefined ? {} : { guard: options.guard }),
       },
       {
         ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),

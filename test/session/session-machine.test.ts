@@ -213,4 +213,21 @@ describe('session machine in virtual time', () => {
     expect(sim.history.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(['u0', 'u1', 'u2']);
     expect(sim.state).toBe('listening.idle');
   });
+
+  it('a guard rewrites a user turn and vetoes a reply segment; the history holds what was actually said', async () => {
+    const sim = new Simulation({
+      respond: () => ['Your card number is 4111. Anything else I can do?'],
+      guard: ({ kind, text }) => {
+        if (kind === 'user') return { action: 'rewrite', text: text.replace(/\d/g, '#') };
+        return /\d{4}/.test(text) ? { action: 'veto' } : { action: 'allow' };
+      },
+    }).start();
+    await sim.say('my pin is 1234', 500);
+    await sim.advance(10_000);
+    expect(sim.history).toEqual([
+      { role: 'user', content: 'my pin is ####' },
+      { role: 'assistant', content: 'Anything else I can do?' },
+    ]);
+    expect(sim.tts.texts).toEqual(['Anything else I can do?']);
+  });
 });
