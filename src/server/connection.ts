@@ -1,0 +1,277 @@
+/**
+ * One client WebSocket: the only place where a socket, the wire codec and a session host meet.
+ * JSON text frames are protocol messages (validated); binary frames are PCM16 audio for the
+ * websocket transport. Bad input gets an `error` with a stable code; input the session cannot
+ * survive closes the socket with the documented close code. Nothing here can affect another
+ * connection's session.
+ */
+import type { IncomingMessage } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { WebSocket, RawData } from 'ws';
+import { type ErrorCode, VoxError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { parseClientMessage, serializeServerMessage } from '../protocol/codec.js';
+import { closeCodeFor, CLOSE_NORMAL } from '../protocol/error-codes.js';
+import { PROTOCOL_VERSION, type ClientMessage, type ClientMessageOf, type NegotiatedAudio, type ServerMessage } from '../protocol/messages.js';
+import { newResumeToken } from '../session/session.js';
+import { WebRtcTransport } from '../transport/webrtc.js';
+import { WebSocketAudioTransport } from '../transport/websocket-audio.js';
+import type { ServerContext } from './context.js';
+import type { SessionHost } from './session-host.js';
+
+const FRAME_MS = 20;
+
+export class ClientConnection {
+  readonly #socket: WebSocket;
+  readonly #ctx: ServerContext;
+  readonly #ip: string;
+  readonly #openedAt: number;
+  #logger: Logger;
+  #host: SessionHost | undefined;
+  #wsAudio: WebSocketAudioTransport | undefined;
+  #webrtc: WebRtcTransport | undefined;
+  #closed = false;
+  #pending: Promise<void> = Promise.resolve();
+  #bucket: number;
+  #bucketAt: number;
+  #alive = true;
+
+  constructor(socket: WebSocket, request: IncomingMessage, ctx: ServerContext) {
+    this.#socket = socket;
+    this.#ctx = ctx;
+    this.#ip = request.socket.remoteAddress ?? 'unknown';
+    this.#openedAt = Date.now();
+    this.#logger = ctx.logger.child({ remote: this.#ip });
+    this.#bucket = ctx.options.maxMessagesPerSecond;
+    this.#bucketAt = Date.now();
+    socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    socket.on('close', (code, reason) => this.#onClose(code, reason.toString('utf8')));
+    socket.on('error', (error) => this.#logger.debug({ err: error }, 'socket error'));
+    socket.on('pong', () => {
+      this.#alive = true;
+    });
+  }
+
+  /** Heartbeat: called periodically by the server; a socket that did not answer the last ping is dropped. */
+  heartbeat(): void {
+    if (this.#closed) return;
+    if (!this.#alive) {
+      this.#logger.info('client stopped answering pings');
+      this.#socket.terminate();
+      return;
+    }
+    this.#alive = false;
+    this.#socket.ping();
+  }
+
+  get sessionId(): string | undefined {
+    return this.#host?.id;
+  }
+
+  /** Server shutdown: tell the client and close. */
+  shutdown(): void {
+    this.#close(1001, 'server shutting down');
+  }
+
+  #send(message: ServerMessage): void {
+    if (this.#closed || this.#socket.readyState !== this.#socket.OPEN) return;
+    this.#socket.send(serializeServerMessage(message));
+  }
+
+  #error(code: ErrorCode, message: string, fatal = false): void {
+    this.#send({ type: 'error', code, message, fatal });
+    this.#ctx.reportError(this.#host?.id, code, message);
+    if (fatal) this.#close(closeCodeFor(code), code);
+  }
+
+  #close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#socket.close(code, reason);
+  }
+
+  #allowMessage(): boolean {
+    const now = Date.now();
+    const rate = this.#ctx.options.maxMessagesPerSecond;
+    this.#bucket = Math.min(rate, this.#bucket + ((now - this.#bucketAt) / 1000) * rate);
+    this.#bucketAt = now;
+    if (this.#bucket < 1) return false;
+    this.#bucket -= 1;
+    return true;
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#closed) return;
+    if (isBinary) {
+      if (this.#wsAudio === undefined) {
+        this.#error('protocol_not_ready', this.#host === undefined ? 'audio before session.ready' : 'this session uses WebRTC audio, not binary frames');
+        return;
+      }
+      this.#wsAudio.receive(data as Buffer);
+      return;
+    }
+    if (!this.#allowMessage()) {
+      this.#error('session_limit', `more than ${this.#ctx.options.maxMessagesPerSecond} messages per second`, true);
+      return;
+    }
+    const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)).toString('utf8');
+    const parsed = parseClientMessage(text, this.#ctx.options.maxMessageBytes);
+    if (!parsed.ok) {
+      this.#error(parsed.error.code, parsed.error.message, parsed.error.code === 'protocol_unsupported_version');
+      return;
+    }
+    // Messages are handled one at a time, in order, even when one of them awaits.
+    this.#pending = this.#pending.then(() => this.#handle(parsed.message)).catch((error: unknown) => {
+      const code = error instanceof VoxError ? error.code : 'internal';
+      this.#logger.warn({ err: error }, 'message handling failed');
+      this.#error(code, error instanceof Error ? error.message : String(error));
+    });
+  }
+
+  async #handle(message: ClientMessage): Promise<void> {
+    if (this.#closed) return;
+    switch (message.type) {
+      case 'ping':
+        this.#send({ type: 'pong', t: message.t });
+        return;
+      case 'session.hello':
+        return this.#hello(message);
+      case 'session.resume':
+        return this.#resume(message);
+      default:
+        break;
+    }
+    const host = this.#host;
+    if (host === undefined) {
+      this.#error('protocol_not_ready', `${message.type} before session.ready`);
+      return;
+    }
+    switch (message.type) {
+      case 'user.text':
+        await host.userText(message.text);
+        return;
+      case 'session.interrupt':
+        host.interrupt();
+        return;
+      case 'playback.progress':
+        this.#wsAudio?.reportPlaybackProgress({ replyId: message.replyId, playedMs: message.playedMs });
+        return;
+      case 'session.close':
+        host.close(message.reason ?? 'client closed');
+        this.#close(CLOSE_NORMAL, 'session closed');
+        return;
+      case 'webrtc.offer': {
+        const transport = this.#webrtc;
+        if (transport === undefined) {
+          this.#error('session_invalid_state', 'this session uses websocket audio; webrtc.offer is not expected');
+          return;
+        }
+        const trickle = message.trickle === true;
+        const answer = await transport.handleOffer(message.sdp, { trickle });
+        this.#send({ type: 'webrtc.answer', sdp: answer });
+        return;
+      }
+      case 'webrtc.ice': {
+        if (this.#webrtc === undefined) {
+          this.#error('session_invalid_state', 'webrtc.ice without a WebRTC session');
+          return;
+        }
+        await this.#webrtc.addIceCandidate(message);
+        return;
+      }
+    }
+  }
+
+  async #hello(message: ClientMessageOf<'session.hello'>): Promise<void> {
+    if (this.#host !== undefined) {
+      this.#error('session_invalid_state', 'session.hello on a connection that already has a session');
+      return;
+    }
+    if (message.protocol !== PROTOCOL_VERSION) {
+      this.#error('protocol_unsupported_version', `protocol ${message.protocol} is not supported (this server speaks ${PROTOCOL_VERSION})`, true);
+      return;
+    }
+    const principal = await this.#ctx.authenticate(message.token);
+    if (principal === false) {
+      this.#error('auth_failed', 'authentication failed', true);
+      return;
+    }
+    const refusal = this.#ctx.registry.refusal(this.#ip, principal);
+    if (refusal !== undefined) {
+      this.#error(refusal.code, refusal.message, true);
+      return;
+    }
+    const audio: NegotiatedAudio =
+      message.audio.transport === 'webrtc'
+        ? { transport: 'webrtc', format: 'opus', sampleRate: 48_000, channels: 1, frameMs: FRAME_MS }
+        : { transport: 'websocket', format: 'pcm16', sampleRate: message.audio.sampleRate, channels: 1, frameMs: FRAME_MS };
+    const sessionId = randomUUID();
+    const resumeToken = newResumeToken();
+    const host = this.#ctx.createHost({
+      sessionId,
+      resumeToken,
+      audio,
+      ...(message.options?.language === undefined ? {} : { language: message.options.language }),
+      ...(message.options?.voice === undefined ? {} : { voice: message.options.voice }),
+    });
+    this.#ctx.registry.add(host, this.#ip, principal);
+    this.#bind(host, audio);
+    this.#logger = this.#logger.child({ session: sessionId });
+    this.#send({ type: 'session.ready', sessionId, resumeToken, protocol: PROTOCOL_VERSION, iceServers: [...this.#ctx.options.iceServers], audio });
+    host.start();
+    this.#ctx.connected(this, { sessionId, remoteAddress: this.#ip, resumed: false, metadata: message.options?.metadata });
+  }
+
+  async #resume(message: ClientMessageOf<'session.resume'>): Promise<void> {
+    if (this.#host !== undefined) {
+      this.#error('session_invalid_state', 'session.resume on a connection that already has a session');
+      return;
+    }
+    if (message.protocol !== PROTOCOL_VERSION) {
+      this.#error('protocol_unsupported_version', `protocol ${message.protocol} is not supported (this server speaks ${PROTOCOL_VERSION})`, true);
+      return;
+    }
+    const host = this.#ctx.registry.get(message.sessionId);
+    if (host === undefined || host.closed) {
+      this.#error('session_not_found', 'no such session (it may have expired)', true);
+      return;
+    }
+    if (host.connected || !host.resume(message.resumeToken)) {
+      this.#error('session_resume_refused', 'the session cannot be resumed with this token', true);
+      return;
+    }
+    const audio = this.#ctx.audioOf(host);
+    this.#bind(host, audio);
+    this.#logger = this.#logger.child({ session: host.id });
+    this.#send({ type: 'session.resumed', sessionId: host.id, state: host.state });
+    this.#ctx.connected(this, { sessionId: host.id, remoteAddress: this.#ip, resumed: true, metadata: undefined });
+  }
+
+  #bind(host: SessionHost, audio: NegotiatedAudio): void {
+    this.#host = host;
+    host.attach((message) => this.#send(message));
+    if (audio.transport === 'websocket') {
+      this.#wsAudio = new WebSocketAudioTransport(this.#socket, { sampleRate: audio.sampleRate, logger: this.#logger });
+      host.setTransport(this.#wsAudio);
+    } else {
+      const transport = new WebRtcTransport({
+        iceServers: this.#ctx.options.iceServers,
+        logger: this.#logger,
+        ...(this.#ctx.options.webrtcHostAddresses === undefined ? {} : { hostAddresses: this.#ctx.options.webrtcHostAddresses }),
+      });
+      transport.onIceCandidate((candidate) => this.#send({ type: 'webrtc.ice', candidate: candidate?.candidate ?? null, sdpMid: candidate?.sdpMid ?? null, sdpMLineIndex: candidate?.sdpMLineIndex ?? null }));
+      this.#webrtc = transport;
+      host.setTransport(transport);
+    }
+  }
+
+  #onClose(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const host = this.#host;
+    this.#host = undefined;
+    this.#wsAudio = undefined;
+    this.#webrtc = undefined;
+    if (host !== undefined && !host.closed) host.detach();
+    this.#ctx.disconnected(this, { sessionId: host?.id ?? '', connectedMs: Date.now() - this.#openedAt, code, reason });
+  }
+}

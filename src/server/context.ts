@@ -1,0 +1,36 @@
+/** What a ClientConnection needs from its server (kept narrow so connections stay testable). */
+import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
+import type { ClientConnection } from './connection.js';
+import type { ConnectionInfo, DisconnectTiming } from './hooks.js';
+import type { SessionRegistry } from './registry.js';
+import type { SessionHost } from './session-host.js';
+
+export interface ConnectionOptions {
+  readonly maxMessageBytes: number;
+  readonly maxMessagesPerSecond: number;
+  readonly iceServers: readonly IceServer[];
+  readonly webrtcHostAddresses: readonly string[] | undefined;
+}
+
+export interface NewHost {
+  readonly sessionId: string;
+  readonly resumeToken: string;
+  readonly audio: NegotiatedAudio;
+  readonly language?: string;
+  readonly voice?: string;
+}
+
+export interface ServerContext {
+  readonly logger: Logger;
+  readonly options: ConnectionOptions;
+  readonly registry: SessionRegistry;
+  /** The principal (an id, or undefined for anonymous access) or false when refused. */
+  authenticate(token: string | undefined): Promise<string | undefined | false>;
+  createHost(spec: NewHost): SessionHost;
+  audioOf(host: SessionHost): NegotiatedAudio;
+  connected(connection: ClientConnection, info: ConnectionInfo): void;
+  disconnected(connection: ClientConnection, timing: DisconnectTiming): void;
+  reportError(sessionId: string | undefined, code: ErrorCode, message: string): void;
+}

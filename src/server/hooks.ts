@@ -1,0 +1,68 @@
+/**
+ * Application hooks. Each may be async; none is awaited on the audio path. A hook that throws (or
+ * rejects) is logged and reported through the server's `error` event — never swallowed silently,
+ * never allowed to break the session.
+ */
+import type { Guard } from '../session/actors.js';
+
+export interface TurnMetrics {
+  readonly sessionId: string;
+  readonly turnId: string;
+  readonly source: 'voice' | 'text';
+  /** End of user speech (VAD event) → first agent audio frame on the transport. */
+  readonly speechEndToFirstAudioMs?: number;
+  readonly sttMs?: number;
+  readonly llmFirstTokenMs?: number;
+  readonly ttsFirstAudioMs?: number;
+  readonly interrupted: boolean;
+}
+
+export interface ConnectionInfo {
+  readonly sessionId: string;
+  readonly remoteAddress: string | undefined;
+  readonly resumed: boolean;
+  readonly metadata: Readonly<Record<string, string | number | boolean>> | undefined;
+}
+
+export interface DisconnectTiming {
+  readonly sessionId: string;
+  /** How long this connection lasted. */
+  readonly connectedMs: number;
+  readonly code: number;
+  readonly reason: string;
+}
+
+export interface Hooks {
+  onConnection?(info: ConnectionInfo): void | Promise<void>;
+  onDisconnect?(timing: DisconnectTiming): void | Promise<void>;
+  onSpeechStart?(event: { sessionId: string; atMs: number }): void | Promise<void>;
+  onSpeechEnd?(event: { sessionId: string; durationMs: number }): void | Promise<void>;
+  onTranscript?(event: { sessionId: string; text: string; final: boolean }): void | Promise<void>;
+  onTurnStart?(event: { sessionId: string; turnId: string; source: 'voice' | 'text' }): void | Promise<void>;
+  onTurnEnd?(metrics: TurnMetrics): void | Promise<void>;
+  onReply?(event: { sessionId: string; turnId: string; text: string; interrupted: boolean }): void | Promise<void>;
+  onError?(event: { sessionId: string | undefined; code: string; message: string }): void | Promise<void>;
+  /** Vetoes or rewrites a user turn (transcribed or typed) and each reply segment before it is spoken. */
+  guard?: Guard;
+}
+
+export type HookName = Exclude<keyof Hooks, 'guard'>;
+
+/** Calls a hook without letting it stall or break the caller. */
+export function callHook<K extends HookName>(
+  hooks: Hooks,
+  name: K,
+  argument: Parameters<NonNullable<Hooks[K]>>[0],
+  onFailure: (name: K, error: unknown) => void,
+): void {
+  const hook = hooks[name] as ((arg: typeof argument) => void | Promise<void>) | undefined;
+  if (hook === undefined) return;
+  try {
+    const result = hook.call(hooks, argument);
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      (result as Promise<void>).then(undefined, (error: unknown) => onFailure(name, error));
+    }
+  } catch (error) {
+    onFailure(name, error);
+  }
+}

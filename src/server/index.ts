@@ -1,0 +1,4 @@
+export { VoiceServer, type VoiceServerOptions, type VoiceServerEvents, type ServerAddress, type Authenticate, type AuthResult, type RouteHandler } from './voice-server.js';
+export type { Hooks, TurnMetrics, ConnectionInfo, DisconnectTiming } from './hooks.js';
+export { DEFAULT_SESSION_LIMITS, type SessionLimits } from './registry.js';
+export { SessionHost } from './session-host.js';

@@ -1,0 +1,349 @@
+/**
+ * VoiceServer — voxstate in library mode: HTTP (/health and your routes), the WebSocket endpoint,
+ * sessions with limits, TTL and token-checked resume, WebRTC or WebSocket audio, hooks and events.
+ *
+ *   const server = new VoiceServer({ providers: { stt, llm, tts }, systemPrompt: '...' });
+ *   await server.start();   // ws://127.0.0.1:8787/ws
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { ConfigError, type ErrorCode } from '../errors.js';
+import { type Logger, silentLogger } from '../observability/logger.js';
+import { DEFAULT_MAX_CLIENT_MESSAGE_BYTES } from '../protocol/codec.js';
+import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
+import type { Providers, Tool } from '../providers/types.js';
+import { resolveSessionSettings, type SessionOptions } from '../session/config.js';
+import { MemorySessionStore, type SessionStore } from '../session/store.js';
+import { type VadConfig, resolveVadConfig } from '../vad/config.js';
+import { getSharedVad, type SharedVad } from '../vad/shared-vad.js';
+import { ClientConnection } from './connection.js';
+import type { ConnectionOptions, NewHost, ServerContext } from './context.js';
+import type { ConnectionInfo, DisconnectTiming, HookName, Hooks } from './hooks.js';
+import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits } from './registry.js';
+import { SessionHost } from './session-host.js';
+import { createHash } from 'node:crypto';
+
+export type AuthResult = boolean | { readonly principal: string };
+export type Authenticate = (token: string | undefined) => AuthResult | Promise<AuthResult>;
+
+export interface VoiceServerOptions {
+  readonly providers: Providers;
+  readonly systemPrompt?: string;
+  readonly tools?: readonly Tool[];
+  /** Default 8787. 0 picks a free port. Ignored when `server` is given. */
+  readonly port?: number;
+  /** Default 127.0.0.1 (loopback only; set 0.0.0.0 to listen on every interface). */
+  readonly host?: string;
+  /** Mount on an existing HTTP server instead of creating one. */
+  readonly server?: Server;
+  /** WebSocket endpoint path. Default `/ws`. */
+  readonly path?: string;
+  /** VAD settings (docs/configuration.md), or false for text-only sessions. */
+  readonly vad?: Partial<VadConfig> | false;
+  /** The shared Silero model; default the process-wide one. */
+  readonly sharedVad?: SharedVad;
+  /** Turn-taking rules: interruption thresholds, history limits, reply settings. */
+  readonly turn?: Omit<SessionOptions, 'sessionTtlMs'>;
+  readonly session?: {
+    /** How long a dropped session waits for a resume. Default 60 000 ms. */
+    readonly ttlMs?: number;
+    readonly limits?: Partial<SessionLimits>;
+    readonly store?: SessionStore;
+  };
+  /** STUN/TURN servers for WebRTC, sent to clients in session.ready. Default [] (host candidates). */
+  readonly iceServers?: readonly IceServer[];
+  /** Host addresses the WebRTC transport advertises. Default: every interface plus 127.0.0.1. */
+  readonly webrtcHostAddresses?: readonly string[];
+  readonly hooks?: Hooks;
+  readonly logger?: Logger;
+  /** Checks `session.hello.token`. Default: everyone may connect. */
+  readonly auth?: Authenticate;
+  /** Largest JSON message accepted from a client, in bytes. Default 65 536. */
+  readonly maxMessageBytes?: number;
+  /** JSON messages per second per client before it is cut off. Default 50. */
+  readonly maxMessagesPerSecond?: number;
+  /** Server → client ping interval to detect dead sockets. Default 15 000 ms. */
+  readonly heartbeatMs?: number;
+}
+
+export interface ServerAddress {
+  readonly host: string;
+  readonly port: number;
+  /** ws://host:port/path */
+  readonly url: string;
+}
+
+export interface VoiceServerEvents {
+  listening: [address: ServerAddress];
+  connection: [info: ConnectionInfo];
+  disconnect: [timing: DisconnectTiming];
+  error: [error: { sessionId: string | undefined; code: string; message: string; cause?: unknown }];
+}
+
+export type RouteHandler = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>;
+
+function positive(field: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < min) throw new ConfigError(field, `must be a number >= ${min}, got ${String(value)}`);
+  return value;
+}
+
+export class VoiceServer extends EventEmitter<VoiceServerEvents> {
+  readonly #options: VoiceServerOptions;
+  readonly #logger: Logger;
+  readonly #registry: SessionRegistry;
+  readonly #store: SessionStore;
+  readonly #audio = new WeakMap<SessionHost, NegotiatedAudio>();
+  readonly #connections = new Set<ClientConnection>();
+  readonly #routes = new Map<string, RouteHandler>();
+  readonly #connectionOptions: ConnectionOptions;
+  readonly #ttlMs: number;
+  readonly #path: string;
+  #http: Server | undefined;
+  #ownsHttp = false;
+  #wss: WebSocketServer | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #startedAt = 0;
+  #address: ServerAddress | undefined;
+  #stopping: Promise<void> | undefined;
+  #requestListener: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  #upgradeListener: ((req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void) | undefined;
+
+  constructor(options: VoiceServerOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new ConfigError('options', 'must be an object');
+    const { providers } = options;
+    if (typeof providers?.stt?.transcribe !== 'function') throw new ConfigError('providers.stt', 'must implement transcribe(audio, options)');
+    if (typeof providers?.llm?.stream !== 'function') throw new ConfigError('providers.llm', 'must implement stream(request)');
+    if (typeof providers?.tts?.synthesize !== 'function') throw new ConfigError('providers.tts', 'must implement synthesize(text, options)');
+    if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535)) {
+      throw new ConfigError('port', `must be an integer 0..65535, got ${String(options.port)}`);
+    }
+    if (options.vad !== undefined && options.vad !== false) resolveVadConfig(options.vad);
+    this.#ttlMs = positive('session.ttlMs', options.session?.ttlMs, 60_000);
+    // Validate the turn options now, not at the first connection.
+    resolveSessionSettings({ ...options.turn, sessionTtlMs: this.#ttlMs });
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger();
+    this.#registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.session?.limits });
+    this.#store = options.session?.store ?? new MemorySessionStore();
+    this.#path = options.path ?? '/ws';
+    this.#connectionOptions = {
+      maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_CLIENT_MESSAGE_BYTES, 256),
+      maxMessagesPerSecond: positive('maxMessagesPerSecond', options.maxMessagesPerSecond, 50),
+      iceServers: options.iceServers ?? [],
+      webrtcHostAddresses: options.webrtcHostAddresses,
+    };
+    this.route('GET', '/health', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ ok: true, sessions: this.#registry.size, uptimeS: Math.round((Date.now() - this.#startedAt) / 1000) }));
+    });
+  }
+
+  /** Live sessions (connected or waiting for a resume). */
+  get sessions(): number {
+    return this.#registry.size;
+  }
+
+  get address(): ServerAddress | undefined {
+    return this.#address;
+  }
+
+  /** Adds an HTTP route (exact path match). */
+  route(method: string, path: string, handler: RouteHandler): this {
+    this.#routes.set(`${method.toUpperCase()} ${path}`, handler);
+    return this;
+  }
+
+  async start(): Promise<ServerAddress> {
+    if (this.#address !== undefined) return this.#address;
+    if (this.#stopping !== undefined) throw new ConfigError('server', 'a stopped VoiceServer cannot be started again');
+    this.#startedAt = Date.now();
+    const vad = this.#options.vad === false ? undefined : (this.#options.sharedVad ?? getSharedVad());
+    await vad?.warmUp();
+
+    const http = this.#options.server ?? createServer();
+    this.#ownsHttp = this.#options.server === undefined;
+    this.#http = http;
+    this.#requestListener = (req, res) => this.#onRequest(req, res);
+    http.on('request', this.#requestListener);
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: this.#connectionOptions.maxMessageBytes * 4 });
+    this.#wss = wss;
+    this.#upgradeListener = (req, socket, head) => {
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      if (path !== this.#path) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const connection = new ClientConnection(ws, req, this.#context);
+        this.#connections.add(connection);
+        ws.once('close', () => this.#connections.delete(connection));
+      });
+    };
+    http.on('upgrade', this.#upgradeListener);
+    const heartbeatMs = positive('heartbeatMs', this.#options.heartbeatMs, 15_000, 10);
+    this.#heartbeat = setInterval(() => {
+      for (const connection of this.#connections) connection.heartbeat();
+    }, heartbeatMs);
+    this.#heartbeat.unref();
+
+    if (this.#ownsHttp) {
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(this.#options.port ?? 8787, this.#options.host ?? '127.0.0.1', () => {
+          http.off('error', reject);
+          resolve();
+        });
+      });
+    } else if (!http.listening) {
+      await new Promise<void>((resolve) => http.once('listening', () => resolve()));
+    }
+    const info = http.address() as AddressInfo;
+    const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+    this.#address = { host: info.address, port: info.port, url: `ws://${host}:${info.port}${this.#path}` };
+    this.#logger.info({ url: this.#address.url }, 'voxstate listening');
+    this.emit('listening', this.#address);
+    return this.#address;
+  }
+
+  /** Graceful stop: closes every session and connection, frees the port, clears every timer. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    for (const connection of this.#connections) connection.shutdown();
+    for (const host of this.#registry.hosts()) host.close('server stopped');
+    const wss = this.#wss;
+    if (wss !== undefined) {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
+    const http = this.#http;
+    if (http !== undefined) {
+      if (this.#requestListener) http.off('request', this.#requestListener);
+      if (this.#upgradeListener) http.off('upgrade', this.#upgradeListener);
+      if (this.#ownsHttp && http.listening) {
+        http.closeAllConnections();
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+      }
+    }
+    await this.#store.close?.();
+    this.#address = undefined;
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const handler = this.#routes.get(`${req.method ?? 'GET'} ${path}`);
+    if (handler === undefined) {
+      // Leave requests on a mounted server to its own handlers.
+      if (!this.#ownsHttp) return;
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'not_found' }));
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch((error: unknown) => {
+        this.#logger.error({ err: error, path }, 'route failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'internal' }));
+      });
+  }
+
+  #reportError(sessionId: string | undefined, code: string, message: string, cause?: unknown): void {
+    const event = cause === undefined ? { sessionId, code, message } : { sessionId, code, message, cause };
+    // An 'error' event without listeners would throw; the log always has it.
+    if (this.listenerCount('error') > 0) this.emit('error', event);
+  }
+
+  #hookFailed(name: HookName, error: unknown, sessionId: string | undefined): void {
+    this.#reportError(sessionId, 'internal', `hook ${name} failed: ${error instanceof Error ? error.message : String(error)}`, error);
+  }
+
+  get #context(): ServerContext {
+    const hooks = this.#options.hooks ?? {};
+    return {
+      logger: this.#logger,
+      options: this.#connectionOptions,
+      registry: this.#registry,
+      authenticate: async (token) => {
+        const auth = this.#options.auth;
+        if (auth === undefined) return undefined;
+        try {
+          const result = await auth(token);
+          if (result === false) return false;
+          return result === true ? undefined : result.principal;
+        } catch (error) {
+          this.#logger.warn({ err: error }, 'auth hook failed');
+          return false;
+        }
+      },
+      createHost: (spec: NewHost) => this.#createHost(spec),
+      audioOf: (host) => this.#audio.get(host) as NegotiatedAudio,
+      connected: (_connection, info) => {
+        this.emit('connection', info);
+        this.#callHook('onConnection', info, info.sessionId);
+      },
+      disconnected: (_connection, timing) => {
+        this.emit('disconnect', timing);
+        this.#callHook('onDisconnect', timing, timing.sessionId);
+      },
+      reportError: (sessionId, code: ErrorCode, message) => {
+        this.#reportError(sessionId, code, message);
+        this.#callHook('onError', { sessionId, code, message }, sessionId);
+      },
+    };
+    void hooks;
+  }
+
+  #callHook<K extends HookName>(name: K, argument: Parameters<NonNullable<Hooks[K]>>[0], sessionId: string | undefined): void {
+    const hooks = this.#options.hooks ?? {};
+    const hook = hooks[name] as ((arg: typeof argument) => void | Promise<void>) | undefined;
+    if (hook === undefined) return;
+    try {
+      const result = hook.call(hooks, argument);
+      if (result instanceof Promise) result.catch((error: unknown) => this.#hookFailed(name, error, sessionId));
+    } catch (error) {
+      this.#hookFailed(name, error, sessionId);
+    }
+  }
+
+  #createHost(spec: NewHost): SessionHost {
+    const options = this.#options;
+    const vad = options.vad === false ? false : { ...(options.vad === undefined ? {} : { config: options.vad }), shared: options.sharedVad ?? getSharedVad() };
+    const tokenHash = createHash('sha256').update(spec.resumeToken).digest('hex');
+    const host = new SessionHost({
+      sessionId: spec.sessionId,
+      resumeToken: spec.resumeToken,
+      providers: options.providers,
+      session: { ...options.turn, sessionTtlMs: this.#ttlMs },
+      vad,
+      outputSampleRate: spec.audio.sampleRate,
+      hooks: options.hooks ?? {},
+      logger: this.#logger,
+      onHookError: (name, error, sessionId) => this.#hookFailed(name, error, sessionId),
+      onClosed: (closed) => {
+        this.#registry.delete(closed.id);
+        void this.#store.delete(closed.id).catch((error: unknown) => this.#logger.warn({ err: error }, 'session store delete failed'));
+      },
+      onHistory: (changed, history) => {
+        const now = Date.now();
+        void this.#store
+          .set({ sessionId: changed.id, resumeTokenHash: tokenHash, history, createdAt: now, updatedAt: now, expiresAt: now + this.#ttlMs + 24 * 3_600_000 })
+          .catch((error: unknown) => this.#logger.warn({ err: error }, 'session store write failed'));
+      },
+      ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),
+      ...(options.tools === undefined ? {} : { tools: options.tools }),
+      ...(spec.language === undefined ? {} : { language: spec.language }),
+      ...(spec.voice === undefined ? {} : { voice: spec.voice }),
+    });
+    this.#audio.set(host, spec.audio);
+    return host;
+  }
+}
