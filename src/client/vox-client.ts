@@ -1,0 +1,565 @@
+/**
+ * The voxstate client: one WebSocket speaking the wire protocol, with resume after drops,
+ * a heartbeat, typed events and PCM16 audio for the websocket transport. Runs in browsers and in
+ * Node ≥ 20 (with the `ws` package or an injected WebSocket constructor).
+ */
+import {
+  InvalidStateError,
+  ProtocolError,
+  SessionError,
+  type ErrorCode,
+  type VoxError,
+} from '../errors.js';
+import { parseServerMessage, serializeClientMessage, DEFAULT_MAX_SERVER_MESSAGE_BYTES } from '../protocol/codec.js';
+import { CLOSE_CODES, isRetryableClose } from '../protocol/error-codes.js';
+import {
+  PROTOCOL_VERSION,
+  type ClientMessage,
+  type HelloOptions,
+  type SampleRate,
+  type ServerMessage,
+  type ServerMessageOf,
+  type ServerMessageType,
+  type SessionReady,
+  type SessionResumed,
+} from '../protocol/messages.js';
+import { TypedEmitter } from './emitter.js';
+import { SOCKET_OPEN, dropSocket, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+
+export interface ReconnectOptions {
+  /** Delay before the first attempt. Default 500 ms. */
+  readonly initialDelayMs?: number;
+  /** Cap on the doubling delay. Default 10 000 ms. */
+  readonly maxDelayMs?: number;
+  /** Attempts before giving up and emitting `closed`. Default 10. */
+  readonly maxAttempts?: number;
+  /** Each delay is shortened by up to this fraction at random, so clients do not stampede. Default 0.3. */
+  readonly jitter?: number;
+}
+
+export interface VoxClientOptions {
+  /** `ws://` or `wss://` URL of the voxstate server's WebSocket endpoint. */
+  readonly url: string;
+  /** Sent in `session.hello`; never logged or emitted. */
+  readonly token?: string;
+  readonly audio: { readonly transport: 'webrtc' | 'websocket'; readonly sampleRate: SampleRate };
+  readonly options?: HelloOptions;
+  /** Resume after a dropped connection; `false` disables. */
+  readonly reconnect?: ReconnectOptions | false;
+  /** Interval between pings. Default 15 000 ms; 0 disables the heartbeat. */
+  readonly heartbeatMs?: number;
+  /** A ping unanswered for this long counts as a dead connection. Default: `heartbeatMs`. */
+  readonly heartbeatTimeoutMs?: number;
+  /** Time allowed from opening the socket to `session.ready` / `session.resumed`. Default 10 000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Largest server message accepted. Default 4 MiB. */
+  readonly maxMessageBytes?: number;
+  /** WebSocket implementation. Default: the global one, else the `ws` package. */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Randomness for backoff jitter (tests pass a fixed function). Default `Math.random`. */
+  readonly random?: () => number;
+  /** Receives errors thrown by event listeners. Default: ignored. */
+  readonly onListenerError?: (error: unknown, event: PropertyKey) => void;
+}
+
+export type VoxClientStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** An error reported by the server (`error` message) or detected by the client. */
+export interface VoxClientError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  /** True when the session cannot continue. */
+  readonly fatal: boolean;
+  readonly source: 'server' | 'client';
+}
+
+export interface AgentAudio {
+  /** Mono PCM16 agent speech (websocket audio transport). */
+  readonly pcm: Int16Array;
+  readonly sampleRate: number;
+  /** The reply it belongs to (from the enclosing `reply.audio_start`). */
+  readonly replyId: string | undefined;
+}
+
+type RawServerEvents = { [K in Exclude<ServerMessageType, 'error'>]: ServerMessageOf<K> };
+
+export interface VoxClientEvents extends RawServerEvents {
+  /** `session.ready` on the first connection. */
+  ready: SessionReady;
+  /** `session.resumed` after a reconnection. */
+  resumed: SessionResumed;
+  /** Every `session.state`, as `{ state, previous }`. */
+  state: { readonly state: string; readonly previous: string | undefined };
+  /** `transcript.partial` and `transcript.final` together. */
+  transcript: { readonly text: string; readonly final: boolean };
+  audio: AgentAudio;
+  error: VoxClientError;
+  /** The socket dropped; a resume attempt follows after `delayMs`. */
+  reconnecting: { readonly attempt: number; readonly delayMs: number; readonly code: number; readonly reason: string };
+  /** The socket closed (whether or not a reconnection follows). */
+  disconnected: { readonly code: number; readonly reason: string };
+  /** The client is done: `close()` was called, the server ended the session, or resuming failed for good. */
+  closed: { readonly code: number; readonly reason: string };
+  /** Every valid server message, before the specific event. */
+  message: ServerMessage;
+}
+
+/** Close codes the client itself uses when it abandons a socket. */
+const CLOSE_HEARTBEAT_TIMEOUT = 4000;
+const CLOSE_HANDSHAKE_TIMEOUT = 4001;
+
+interface Handshake {
+  readonly expect: 'session.ready' | 'session.resumed';
+  readonly resolve: (message: SessionReady | SessionResumed) => void;
+  readonly reject: (error: VoxError) => void;
+}
+
+export class VoxClient {
+  readonly #options: VoxClientOptions;
+  readonly #reconnect: Required<ReconnectOptions> | undefined;
+  readonly #heartbeatMs: number;
+  readonly #heartbeatTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #random: () => number;
+  readonly #events: TypedEmitter<VoxClientEvents>;
+  #status: VoxClientStatus = 'idle';
+  #socket: WebSocketLike | undefined;
+  #handshake: Handshake | undefined;
+  #sessionId: string | undefined;
+  #resumeToken: string | undefined;
+  #ready: SessionReady | undefined;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #pongTimer: ReturnType<typeof setTimeout> | undefined;
+  #rttMs: number | undefined;
+  #replyId: string | undefined;
+  #replySampleRate: number | undefined;
+  #closePromise: Promise<void> | undefined;
+
+  constructor(options: VoxClientOptions) {
+    this.#options = options;
+    this.#reconnect =
+      options.reconnect === false
+        ? undefined
+        : {
+            initialDelayMs: options.reconnect?.initialDelayMs ?? 500,
+            maxDelayMs: options.reconnect?.maxDelayMs ?? 10_000,
+            maxAttempts: options.reconnect?.maxAttempts ?? 10,
+            jitter: Math.min(1, Math.max(0, options.reconnect?.jitter ?? 0.3)),
+          };
+    this.#heartbeatMs = options.heartbeatMs ?? 15_000;
+    this.#heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? this.#heartbeatMs;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#random = options.random ?? Math.random;
+    this.#events = new TypedEmitter(options.onListenerError);
+  }
+
+  get status(): VoxClientStatus {
+    return this.#status;
+  }
+
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  /** What the server negotiated in `session.ready` (audio format, ICE servers). */
+  get session(): SessionReady | undefined {
+    return this.#ready;
+  }
+
+  /** Round-trip time of the last answered ping, in ms. */
+  get rttMs(): number | undefined {
+    return this.#rttMs;
+  }
+
+  on<K extends keyof VoxClientEvents>(event: K, listener: (payload: VoxClientEvents[K]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  once<K extends keyof VoxClientEvents>(event: K, listener: (payload: VoxClientEvents[K]) => void): () => void {
+    return this.#events.once(event, listener);
+  }
+
+  /** Opens the socket, says hello and resolves with `session.ready`. Rejects if the server refuses. */
+  async connect(): Promise<SessionReady> {
+    if (this.#status !== 'idle') throw new InvalidStateError('session_invalid_state', `connect() while ${this.#status}`);
+    this.#status = 'connecting';
+    try {
+      const ready = (await this.#open('session.ready')) as SessionReady;
+      this.#status = 'open';
+      this.#events.emit('ready', ready);
+      return ready;
+    } catch (error) {
+      // A refused or failed first connection leaves the client reusable: connect() may be called again.
+      if (this.#status === 'connecting') this.#status = 'idle';
+      throw error;
+    }
+  }
+
+  /** Sends any client message. Returns false when there is no open connection (nothing is queued). */
+  send(message: ClientMessage): boolean {
+    const text = serializeClientMessage(message);
+    const socket = this.#socket;
+    if (this.#status !== 'open' || socket === undefined || socket.readyState !== SOCKET_OPEN) return false;
+    socket.send(text);
+    return true;
+  }
+
+  /** Sends microphone audio (mono PCM16 at the hello sample rate) for the websocket transport. */
+  sendPcm(pcm: Int16Array): boolean {
+    if (this.#options.audio.transport !== 'websocket') {
+      throw new InvalidStateError('session_invalid_state', 'sendPcm() needs audio.transport "websocket"; use connectWebRtc()');
+    }
+    const socket = this.#socket;
+    if (this.#status !== 'open' || socket === undefined || socket.readyState !== SOCKET_OPEN) return false;
+    if (pcm.length === 0) return true;
+    socket.send(pcm.slice()); // a copy: the caller may reuse its buffer while the socket still holds this one
+    return true;
+  }
+
+  sendText(text: string): boolean {
+    return this.send({ type: 'user.text', text });
+  }
+
+  /** A confirmed barge-in: the server cancels the current reply. */
+  interrupt(): boolean {
+    return this.send({ type: 'session.interrupt' });
+  }
+
+  /** Tells the server how much of `replyId` has actually been played (websocket audio). */
+  reportPlayback(replyId: string, playedMs: number): boolean {
+    return this.send({ type: 'playback.progress', replyId, playedMs: Math.max(0, playedMs) });
+  }
+
+  /** Ends the session and closes the socket. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closePromise !== undefined) return this.#closePromise;
+    const socket = this.#socket;
+    this.#socket = undefined;
+    this.#handshake?.reject(new InvalidStateError('session_invalid_state', 'client closed'));
+    this.#handshake = undefined;
+    this.#finish(1000, 'client closed');
+    if (socket === undefined || socket.readyState !== SOCKET_OPEN) {
+      if (socket !== undefined) dropSocket(socket, 1000, 'client closed');
+      return this.#closePromise ?? Promise.resolve();
+    }
+    this.#closePromise = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        dropSocket(socket, 1000, 'client closed');
+        resolve();
+      }, 1000);
+      socket.onclose = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      socket.onmessage = null;
+      try {
+        socket.send(serializeClientMessage({ type: 'session.close' }));
+        socket.close(1000, 'client closed');
+      } catch {
+        clearTimeout(timer);
+        dropSocket(socket, 1000, 'client closed');
+        resolve();
+      }
+    });
+    return this.#closePromise;
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  /** Opens a socket, sends hello or resume, and resolves with the server's answer. */
+  async #open(expect: Handshake['expect']): Promise<SessionReady | SessionResumed> {
+    const WebSocketImpl = await resolveWebSocket(this.#options.WebSocket);
+    if (this.#status === 'closed') throw new InvalidStateError('session_invalid_state', 'client closed');
+    const socket = new WebSocketImpl(this.#options.url);
+    socket.binaryType = 'arraybuffer';
+    this.#socket = socket;
+
+    return new Promise<SessionReady | SessionResumed>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#abandon(socket);
+        settle.reject(new InvalidStateError('internal', `no ${expect} within ${this.#connectTimeoutMs} ms`));
+      }, this.#connectTimeoutMs);
+      const settle: Handshake = {
+        expect,
+        resolve: (message) => {
+          clearTimeout(timer);
+          this.#handshake = undefined;
+          resolve(message);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          this.#handshake = undefined;
+          reject(error);
+        },
+      };
+      this.#handshake = settle;
+
+      socket.onopen = () => {
+        socket.send(serializeClientMessage(this.#greeting(expect)));
+      };
+      socket.onmessage = (event: { data: unknown }) => this.#receive(socket, event.data);
+      socket.onerror = () => {
+        // Always followed by onclose, which carries the code.
+      };
+      socket.onclose = (event: { code: number; reason: string }) => {
+        if (this.#socket !== socket) return;
+        this.#socket = undefined;
+        if (this.#handshake === settle) {
+          this.#abandon(socket);
+          settle.reject(closeError(event.code, event.reason, `connection closed before ${expect}`));
+          return;
+        }
+        this.#onDisconnect(event.code, event.reason);
+      };
+    });
+  }
+
+  #greeting(expect: Handshake['expect']): ClientMessage {
+    if (expect === 'session.resumed') {
+      return {
+        type: 'session.resume',
+        sessionId: this.#sessionId ?? '',
+        resumeToken: this.#resumeToken ?? '',
+        protocol: PROTOCOL_VERSION,
+      };
+    }
+    const { token, audio, options } = this.#options;
+    return {
+      type: 'session.hello',
+      protocol: PROTOCOL_VERSION,
+      ...(token === undefined ? {} : { token }),
+      audio: { transport: audio.transport, format: 'pcm16', sampleRate: audio.sampleRate, channels: 1 },
+      ...(options === undefined ? {} : { options }),
+    };
+  }
+
+  /** Stops listening to `socket` and drops it, without running the disconnect path. */
+  #abandon(socket: WebSocketLike): void {
+    if (this.#socket === socket) this.#socket = undefined;
+    this.#stopHeartbeat();
+    dropSocket(socket, CLOSE_HANDSHAKE_TIMEOUT, 'abandoned');
+  }
+
+  #onDisconnect(code: number, reason: string): void {
+    this.#stopHeartbeat();
+    this.#replyId = undefined;
+    if (this.#status === 'closed') return;
+    this.#events.emit('disconnected', { code, reason });
+    if (this.#reconnect !== undefined && this.#sessionId !== undefined && isRetryableClose(code)) {
+      this.#scheduleReconnect(code, reason);
+    } else {
+      this.#finish(code, reason || 'connection closed');
+    }
+  }
+
+  #scheduleReconnect(code: number, reason: string): void {
+    const policy = this.#reconnect;
+    if (policy === undefined || this.#status === 'closed') return;
+    this.#attempt++;
+    if (this.#attempt > policy.maxAttempts) {
+      this.#events.emit('error', {
+        code: 'session_expired',
+        message: `gave up after ${policy.maxAttempts} reconnection attempts`,
+        fatal: true,
+        source: 'client',
+      });
+      this.#finish(code, 'reconnection attempts exhausted');
+      return;
+    }
+    this.#status = 'reconnecting';
+    const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (this.#attempt - 1));
+    const delayMs = Math.round(base * (1 - policy.jitter * this.#random()));
+    this.#events.emit('reconnecting', { attempt: this.#attempt, delayMs, code, reason });
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#open('session.resumed').then(
+        (message) => {
+          const resumed = message as SessionResumed;
+          if (resumed.resumeToken !== undefined) this.#resumeToken = resumed.resumeToken;
+          this.#attempt = 0;
+          this.#events.emit('resumed', resumed);
+        },
+        (error: VoxError & { closeCode?: number }) => {
+          if (this.#status === 'closed') return;
+          const closeCode = error.closeCode ?? 1006;
+          if (isRetryableClose(closeCode) && !isFinalResumeError(error.code)) this.#scheduleReconnect(closeCode, error.message);
+          else this.#finish(closeCode, error.message);
+        },
+      );
+    }, delayMs);
+  }
+
+  #finish(code: number, reason: string): void {
+    if (this.#status === 'closed') return;
+    this.#status = 'closed';
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#stopHeartbeat();
+    const socket = this.#socket;
+    if (socket !== undefined && code !== 1000) {
+      this.#socket = undefined;
+      dropSocket(socket, 1000, reason);
+    }
+    this.#events.emit('closed', { code, reason });
+  }
+
+  // ------------------------------------------------------------------ heartbeat
+
+  #startHeartbeat(socket: WebSocketLike): void {
+    this.#stopHeartbeat();
+    if (this.#heartbeatMs <= 0) return;
+    this.#heartbeatTimer = setInterval(() => {
+      if (this.#socket !== socket || socket.readyState !== SOCKET_OPEN) return;
+      socket.send(serializeClientMessage({ type: 'ping', t: Date.now() }));
+      if (this.#pongTimer !== undefined) return;
+      this.#pongTimer = setTimeout(() => {
+        this.#pongTimer = undefined;
+        if (this.#socket !== socket) return;
+        this.#abandon(socket);
+        this.#events.emit('error', {
+          code: 'internal',
+          message: `no pong within ${this.#heartbeatTimeoutMs} ms`,
+          fatal: false,
+          source: 'client',
+        });
+        this.#onDisconnect(CLOSE_HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+      }, this.#heartbeatTimeoutMs);
+    }, this.#heartbeatMs);
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeatTimer !== undefined) clearInterval(this.#heartbeatTimer);
+    if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
+    this.#heartbeatTimer = undefined;
+    this.#pongTimer = undefined;
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  #receive(socket: WebSocketLike, data: unknown): void {
+    if (this.#socket !== socket) return;
+    if (typeof data === 'string') {
+      const parsed = parseServerMessage(data, this.#options.maxMessageBytes ?? DEFAULT_MAX_SERVER_MESSAGE_BYTES);
+      if (!parsed.ok) {
+        this.#events.emit('error', { code: parsed.error.code, message: parsed.error.message, fatal: false, source: 'client' });
+        return;
+      }
+      this.#dispatch(socket, parsed.message);
+      return;
+    }
+    const bytes = toBytes(data);
+    if (bytes === undefined || bytes.byteLength % 2 !== 0) {
+      this.#events.emit('error', {
+        code: 'audio_invalid_format',
+        message: 'binary frame is not PCM16 (odd length or unknown type)',
+        fatal: false,
+        source: 'client',
+      });
+      return;
+    }
+    const pcm = new Int16Array(bytes.byteLength / 2);
+    new Uint8Array(pcm.buffer).set(bytes);
+    this.#events.emit('audio', {
+      pcm,
+      sampleRate: this.#replySampleRate ?? this.#ready?.audio.sampleRate ?? this.#options.audio.sampleRate,
+      replyId: this.#replyId,
+    });
+  }
+
+  #dispatch(socket: WebSocketLike, message: ServerMessage): void {
+    const handshake = this.#handshake;
+    if (handshake !== undefined) {
+      if (message.type === 'error') {
+        this.#abandon(socket);
+        this.#events.emit('error', { ...fromMessage(message), source: 'server' });
+        handshake.reject(errorFor(message.code, message.message, message.fatal));
+        return;
+      }
+      if (message.type !== handshake.expect) return; // nothing else is meaningful before the answer
+      if (message.type === 'session.ready') {
+        this.#sessionId = message.sessionId;
+        this.#resumeToken = message.resumeToken;
+        this.#ready = message;
+      }
+      this.#status = 'open';
+      this.#startHeartbeat(socket);
+      handshake.resolve(message);
+    }
+
+    this.#events.emit('message', message);
+    switch (message.type) {
+      case 'error':
+        this.#events.emit('error', { ...fromMessage(message), source: 'server' });
+        return;
+      case 'pong':
+        this.#rttMs = Math.max(0, Date.now() - message.t);
+        if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
+        this.#pongTimer = undefined;
+        break;
+      case 'session.state':
+        this.#events.emit('state', { state: message.state, previous: message.previous });
+        break;
+      case 'transcript.partial':
+      case 'transcript.final':
+        this.#events.emit('transcript', { text: message.text, final: message.type === 'transcript.final' });
+        break;
+      case 'reply.audio_start':
+        this.#replyId = message.replyId;
+        this.#replySampleRate = message.sampleRate;
+        break;
+      case 'reply.audio_end':
+        if (this.#replyId === message.replyId) this.#replyId = undefined;
+        break;
+      default:
+        break;
+    }
+    (this.#events.emit as (event: ServerMessageType, payload: ServerMessage) => void)(message.type, message);
+  }
+}
+
+function fromMessage(message: ServerMessageOf<'error'>): Omit<VoxClientError, 'source'> {
+  return { code: message.code, message: message.message, fatal: message.fatal };
+}
+
+/** Resume failures that retrying cannot fix. */
+function isFinalResumeError(code: ErrorCode): boolean {
+  return code === 'session_resume_refused' || code === 'session_not_found' || code === 'session_expired' || code === 'auth_failed';
+}
+
+/** The error a refused handshake rejects with; `closeCode` is the close code a fatal error implies. */
+function errorFor(code: ErrorCode, message: string, fatal: boolean): VoxError & { closeCode?: number } {
+  const error: VoxError & { closeCode?: number } =
+    code.startsWith('protocol_') || code.startsWith('audio_')
+      ? new ProtocolError(code, message)
+      : code.startsWith('session_') || code === 'auth_failed'
+        ? new SessionError(code, message)
+        : new InvalidStateError(code, message);
+  if (fatal) error.closeCode = CLOSE_CODES[code];
+  return error;
+}
+
+function closeError(code: number, reason: string, fallback: string): VoxError & { closeCode: number } {
+  const error = new InvalidStateError('internal', reason === '' ? `${fallback} (close code ${code})` : reason) as InvalidStateError & {
+    closeCode: number;
+  };
+  error.closeCode = code;
+  return error;
+}
+
+function toBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data) && data.every((part) => part instanceof Uint8Array)) {
+    const parts = data as Uint8Array[];
+    const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.byteLength;
+    }
+    return out;
+  }
+  return undefined;
+}
