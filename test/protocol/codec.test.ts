@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../../src/errors.js';
 import {
@@ -193,5 +194,21 @@ describe('error codes and close codes', () => {
     expect(isRetryableClose(1000)).toBe(false);
     expect(isRetryableClose(4401)).toBe(false);
     expect(isRetryableClose(4408)).toBe(false);
+  });
+});
+
+describe('docs/protocol.md', () => {
+  const docs = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+
+  it('has one table row per error code with the close code the code maps to', () => {
+    const rows = [...docs.matchAll(/^\| `([a-z_]+)` \| [^|]+ \| (\d{4}) \|$/gm)].map((match) => [match[1], Number(match[2])]);
+    expect(Object.fromEntries(rows)).toEqual(CLOSE_CODES);
+    expect(rows).toHaveLength(ERROR_CODES.length);
+  });
+
+  it('documents every message type under its own heading', () => {
+    for (const type of [...CLIENT_MESSAGE_TYPES, ...SERVER_MESSAGE_TYPES]) {
+      expect(docs).toContain(`### \`${type}\``);
+    }
   });
 });
