@@ -3,106 +3,30 @@
  * a heartbeat, typed events and PCM16 audio for the websocket transport. Runs in browsers and in
  * Node ≥ 20 (with the `ws` package or an injected WebSocket constructor).
  */
-import {
-  InvalidStateError,
-  ProtocolError,
-  SessionError,
-  type ErrorCode,
-  type VoxError,
-} from '../errors.js';
+import { InvalidStateError, type VoxError } from '../errors.js';
 import { parseServerMessage, serializeClientMessage, DEFAULT_MAX_SERVER_MESSAGE_BYTES } from '../protocol/codec.js';
-import { CLOSE_CODES, isRetryableClose } from '../protocol/error-codes.js';
+import { isRetryableClose } from '../protocol/error-codes.js';
 import {
   PROTOCOL_VERSION,
   type ClientMessage,
-  type HelloOptions,
-  type SampleRate,
   type ServerMessage,
-  type ServerMessageOf,
   type ServerMessageType,
   type SessionReady,
   type SessionResumed,
 } from '../protocol/messages.js';
+import type { ReconnectOptions, VoxClientEvents, VoxClientOptions, VoxClientStatus } from './client-types.js';
+import { closeError, errorFor, fromMessage, isFinalResumeError, toBytes } from './client-errors.js';
 import { TypedEmitter } from './emitter.js';
-import { SOCKET_OPEN, dropSocket, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { SOCKET_OPEN, dropSocket, resolveWebSocket, type WebSocketLike } from './socket.js';
 
-export interface ReconnectOptions {
-  /** Delay before the first attempt. Default 500 ms. */
-  readonly initialDelayMs?: number;
-  /** Cap on the doubling delay. Default 10 000 ms. */
-  readonly maxDelayMs?: number;
-  /** Attempts before giving up and emitting `closed`. Default 10. */
-  readonly maxAttempts?: number;
-  /** Each delay is shortened by up to this fraction at random, so clients do not stampede. Default 0.3. */
-  readonly jitter?: number;
-}
-
-export interface VoxClientOptions {
-  /** `ws://` or `wss://` URL of the voxstate server's WebSocket endpoint. */
-  readonly url: string;
-  /** Sent in `session.hello`; never logged or emitted. */
-  readonly token?: string;
-  readonly audio: { readonly transport: 'webrtc' | 'websocket'; readonly sampleRate: SampleRate };
-  readonly options?: HelloOptions;
-  /** Resume after a dropped connection; `false` disables. */
-  readonly reconnect?: ReconnectOptions | false;
-  /** Interval between pings. Default 15 000 ms; 0 disables the heartbeat. */
-  readonly heartbeatMs?: number;
-  /** A ping unanswered for this long counts as a dead connection. Default: `heartbeatMs`. */
-  readonly heartbeatTimeoutMs?: number;
-  /** Time allowed from opening the socket to `session.ready` / `session.resumed`. Default 10 000 ms. */
-  readonly connectTimeoutMs?: number;
-  /** Largest server message accepted. Default 4 MiB. */
-  readonly maxMessageBytes?: number;
-  /** WebSocket implementation. Default: the global one, else the `ws` package. */
-  readonly WebSocket?: WebSocketConstructor;
-  /** Randomness for backoff jitter (tests pass a fixed function). Default `Math.random`. */
-  readonly random?: () => number;
-  /** Receives errors thrown by event listeners. Default: ignored. */
-  readonly onListenerError?: (error: unknown, event: PropertyKey) => void;
-}
-
-export type VoxClientStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
-
-/** An error reported by the server (`error` message) or detected by the client. */
-export interface VoxClientError {
-  readonly code: ErrorCode;
-  readonly message: string;
-  /** True when the session cannot continue. */
-  readonly fatal: boolean;
-  readonly source: 'server' | 'client';
-}
-
-export interface AgentAudio {
-  /** Mono PCM16 agent speech (websocket audio transport). */
-  readonly pcm: Int16Array;
-  readonly sampleRate: number;
-  /** The reply it belongs to (from the enclosing `reply.audio_start`). */
-  readonly replyId: string | undefined;
-}
-
-type RawServerEvents = { [K in Exclude<ServerMessageType, 'error'>]: ServerMessageOf<K> };
-
-export interface VoxClientEvents extends RawServerEvents {
-  /** `session.ready` on the first connection. */
-  ready: SessionReady;
-  /** `session.resumed` after a reconnection. */
-  resumed: SessionResumed;
-  /** Every `session.state`, as `{ state, previous }`. */
-  state: { readonly state: string; readonly previous: string | undefined };
-  /** `transcript.partial` and `transcript.final` together. */
-  transcript: { readonly text: string; readonly final: boolean };
-  audio: AgentAudio;
-  error: VoxClientError;
-  /** The socket dropped; a resume attempt follows after `delayMs`. */
-  reconnecting: { readonly attempt: number; readonly delayMs: number; readonly code: number; readonly reason: string };
-  /** The socket closed (whether or not a reconnection follows). */
-  disconnected: { readonly code: number; readonly reason: string };
-  /** The client is done: `close()` was called, the server ended the session, or resuming failed for good. */
-  closed: { readonly code: number; readonly reason: string };
-  /** Every valid server message, before the specific event. */
-  message: ServerMessage;
-}
+export type {
+  AgentAudio,
+  ReconnectOptions,
+  VoxClientError,
+  VoxClientEvents,
+  VoxClientOptions,
+  VoxClientStatus,
+} from './client-types.js';
 
 /** Close codes the client itself uses when it abandons a socket. */
 const CLOSE_HEARTBEAT_TIMEOUT = 4000;
@@ -519,47 +443,3 @@ export class VoxClient {
   }
 }
 
-function fromMessage(message: ServerMessageOf<'error'>): Omit<VoxClientError, 'source'> {
-  return { code: message.code, message: message.message, fatal: message.fatal };
-}
-
-/** Resume failures that retrying cannot fix. */
-function isFinalResumeError(code: ErrorCode): boolean {
-  return code === 'session_resume_refused' || code === 'session_not_found' || code === 'session_expired' || code === 'auth_failed';
-}
-
-/** The error a refused handshake rejects with; `closeCode` is the close code a fatal error implies. */
-function errorFor(code: ErrorCode, message: string, fatal: boolean): VoxError & { closeCode?: number } {
-  const error: VoxError & { closeCode?: number } =
-    code.startsWith('protocol_') || code.startsWith('audio_')
-      ? new ProtocolError(code, message)
-      : code.startsWith('session_') || code === 'auth_failed'
-        ? new SessionError(code, message)
-        : new InvalidStateError(code, message);
-  if (fatal) error.closeCode = CLOSE_CODES[code];
-  return error;
-}
-
-function closeError(code: number, reason: string, fallback: string): VoxError & { closeCode: number } {
-  const error = new InvalidStateError('internal', reason === '' ? `${fallback} (close code ${code})` : reason) as InvalidStateError & {
-    closeCode: number;
-  };
-  error.closeCode = code;
-  return error;
-}
-
-function toBytes(data: unknown): Uint8Array | undefined {
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (Array.isArray(data) && data.every((part) => part instanceof Uint8Array)) {
-    const parts = data as Uint8Array[];
-    const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.byteLength;
-    }
-    return out;
-  }
-  return undefined;
-}
