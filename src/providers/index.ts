@@ -1,0 +1,42 @@
+/** Provider implementations, auto-detection and resilience wrappers. */
+export { detectProviders, type DetectedProviders, type ProviderChoice, type ProviderKindName } from './detect.js';
+export {
+  backoffDelay,
+  fallback,
+  providerKind,
+  sttStreamOf,
+  toProviderError,
+  withConcurrency,
+  withResilience,
+  type AnyProvider,
+  type FallbackOptions,
+  type ResilienceOptions,
+  type RetryOptions,
+  type TimeoutOptions,
+} from './resilience.js';
+export {
+  OpenAiLlm,
+  OpenAiStt,
+  OpenAiTts,
+  type OpenAiClientOptions,
+  type OpenAiLlmOptions,
+  type OpenAiSttOptions,
+  type OpenAiTtsOptions,
+} from './openai/index.js';
+export { GoogleStt, GoogleTts, type GoogleClientOptions, type GoogleSttOptions, type GoogleTtsOptions } from './google/index.js';
+export {
+  FLITE_VOICES,
+  FliteTts,
+  PocketsphinxStt,
+  ScriptedAgent,
+  probeFfmpeg,
+  type FliteTtsOptions,
+  type FliteVoice,
+  type PocketsphinxSttOptions,
+  type ProbeResult,
+  type ScriptedAction,
+  type ScriptedAgentOptions,
+  type ScriptedContext,
+  type ScriptedRule,
+} from './local/index.js';
+export type * from './types.js';
