@@ -1,0 +1,61 @@
+/**
+ * The server side of bench/sessions: a VoiceServer with real VAD and instant fake providers, plus a
+ * /bench/stats route reporting event-loop lag, CPU, memory and completed turns. Started as a child
+ * process by bench/sessions.ts so the clients' work is not counted against it.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { FakeLlm, FakeStt, FakeTts } from '../src/providers/fake/index.js';
+import { VoiceServer } from '../src/server/index.js';
+
+const RESOLUTION_MS = 1;
+const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+// The histogram measures whole timer periods; the lag is what exceeds the period.
+const lag = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+let turns = 0;
+
+
+const server = new VoiceServer({
+  port: 0,
+  providers: {
+    stt: new FakeStt({ recognize: () => 'hello there how are you today' }),
+    llm: new FakeLlm({ respond: () => ['I am fine, thank you.'] }),
+    tts: new FakeTts({ sampleRate: 16_000, msPerWord: 150 }),
+  },
+  session: { limits: { maxSessions: 10_000, maxPerIp: 10_000, maxPerPrincipal: 10_000 } },
+  maxMessagesPerSecond: 1_000,
+  hooks: { onTurnEnd: () => void turns++ },
+});
+
+let cpu = process.cpuUsage();
+let at = performance.now();
+server.route('POST', '/bench/reset', (_req, res) => {
+  loop.reset();
+  cpu = process.cpuUsage();
+  at = performance.now();
+  turns = 0;
+
+  res.end('{}');
+});
+server.route('GET', '/bench/stats', (_req, res) => {
+  const used = process.cpuUsage(cpu);
+  const elapsedMs = performance.now() - at;
+  const memory = process.memoryUsage();
+  res.setHeader('content-type', 'application/json');
+  res.end(
+    JSON.stringify({
+      sessions: server.sessions,
+      turns,
+      cpuPercent: ((used.user + used.system) / 1000 / elapsedMs) * 100,
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      loopDelayMs: { p50: lag(loop.percentile(50)), p99: lag(loop.percentile(99)), max: lag(loop.max) },
+    }),
+  );
+});
+
+loop.enable();
+const address = await server.start();
+process.send?.({ url: address.url, port: address.port });
+process.on('message', (message) => {
+  if (message === 'stop') void server.stop().then(() => process.exit(0));
+});
