@@ -2,50 +2,104 @@
 /**
  * The `voxstate` command. Thin: parse flags, call the library, set process.exitCode.
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { isVoxError } from '../errors.js';
+import { runMotionServer } from '../motion/local-server/run.js';
 import { runDemo } from './demo.js';
+import { runServe } from './serve.js';
 
-const HELP = `voxstate — actor-model session runtime for real-time voice AI
+export const HELP = `voxstate — actor-model session runtime for real-time voice AI
 
 Usage:
-  voxstate demo          run a scripted conversation through the real session actor
-                         (virtual time, fake providers) and print states, turns and history
-  voxstate --help        show this help
+  voxstate [serve] [options]     run the voice server (default command)
+  voxstate demo                  a scripted conversation through the real session actor,
+                                 in virtual time with fake providers (states, turns, history)
+  voxstate motion-server --port <p> --api-key <k>
+                                 a local Spatius-compatible Motion Server for offline AvatarKit tests
 
-Options:
+Options (serve):
+  -p, --port <port>      port to listen on (default 8787; env VOXSTATE_PORT)
+      --host <host>      address to bind (default 127.0.0.1; env VOXSTATE_HOST)
+  -c, --config <file>    JSON configuration file (env VOXSTATE_CONFIG); flags and env win over it
   -h, --help             show this help
+
+Providers are chosen from the environment: OPENAI_API_KEY, OPENAI_BASE_URL, OLLAMA_BASE_URL /
+OLLAMA_MODEL, GOOGLE_APPLICATION_CREDENTIALS; VOXSTATE_STT / VOXSTATE_LLM / VOXSTATE_TTS force one
+(openai | google | local | scripted). With none set, the built-in offline voice runs: Flite TTS,
+pocketsphinx STT (needs ffmpeg) and a scripted agent standing in for an LLM.
 `;
 
-export async function main(argv: readonly string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    options: { help: { type: 'boolean', short: 'h' } },
-    allowPositionals: true,
+type Out = (line: string) => void;
+
+export async function main(argv: readonly string[], out: Out = (line) => process.stdout.write(`${line}\n`)): Promise<number> {
+  const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : 'serve';
+  const rest = command === argv[0] ? argv.slice(1) : argv;
+  if (command === 'motion-server') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      await runMotionServer(['--help']);
+      return 0;
+    }
+    await runMotionServer(rest);
+    return 0;
+  }
+  const { values } = parseArgs({
+    args: [...rest],
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+    },
+    allowPositionals: false,
     strict: true,
   });
   if (values.help) {
     out(HELP);
     return 0;
   }
-  const command = positionals[0] ?? 'demo';
   switch (command) {
     case 'demo':
       await runDemo(out);
       return 0;
+    case 'serve': {
+      out('voxstate — starting the voice server');
+      const running = await runServe(
+        { ...(values.port === undefined ? {} : { port: values.port }), ...(values.host === undefined ? {} : { host: values.host }), ...(values.config === undefined ? {} : { config: values.config }) },
+        out,
+      );
+      const stop = (): void => {
+        out('voxstate — stopping');
+        void running.stop().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return 0;
+    }
     default:
       process.stderr.write(`voxstate: unknown command '${command}'\n\n${HELP}`);
       return 2;
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (invokedDirectly || process.argv[1]?.endsWith('/voxstate')) {
+function invokedDirectly(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`voxstate: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`voxstate: ${isVoxError(error) ? `${error.code}: ` : ''}${error instanceof Error ? error.message : String(error)}\n`);
       process.exitCode = 1;
     },
   );

@@ -1,0 +1,103 @@
+/**
+ * `voxstate serve`: the voice server with providers chosen from the environment (real ones when
+ * keys are set, the built-in offline voice otherwise), configured by flags, environment variables
+ * and an optional JSON config file — in that order of precedence.
+ */
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../errors.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { detectProviders } from '../providers/detect.js';
+import { PocketsphinxStt } from '../providers/local/index.js';
+import { VoiceServer, type VoiceServerOptions } from '../server/index.js';
+
+export interface ServeFlags {
+  readonly port?: string;
+  readonly host?: string;
+  readonly config?: string;
+}
+
+/** The parts of VoiceServerOptions a JSON file or the environment can set. */
+export interface FileConfig {
+  port?: number;
+  host?: string;
+  path?: string;
+  systemPrompt?: string;
+  vad?: VoiceServerOptions['vad'];
+  turn?: VoiceServerOptions['turn'];
+  session?: { ttlMs?: number; limits?: Record<string, number> };
+  iceServers?: VoiceServerOptions['iceServers'];
+  maxMessageBytes?: number;
+  maxMessagesPerSecond?: number;
+}
+
+const DEFAULT_PROMPT = 'You are a friendly voice assistant. Answer in one or two short spoken sentences.';
+
+function integer(field: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65_535) throw new ConfigError(field, `expected a port number, got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+export async function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Promise<FileConfig> {
+  let file: FileConfig = {};
+  const path = flags.config ?? env['VOXSTATE_CONFIG'];
+  if (path !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      throw new ConfigError('--config', `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    try {
+      file = JSON.parse(text) as FileConfig;
+    } catch (error) {
+      throw new ConfigError('--config', `${path} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (typeof file !== 'object' || file === null || Array.isArray(file)) throw new ConfigError('--config', `${path} must hold a JSON object`);
+  }
+  const port = integer('--port', flags.port) ?? integer('VOXSTATE_PORT', env['VOXSTATE_PORT']) ?? file.port;
+  const host = flags.host ?? env['VOXSTATE_HOST'] ?? file.host;
+  const systemPrompt = env['VOXSTATE_SYSTEM_PROMPT'] ?? file.systemPrompt;
+  return { ...file, ...(port === undefined ? {} : { port }), ...(host === undefined ? {} : { host }), ...(systemPrompt === undefined ? {} : { systemPrompt }) };
+}
+
+export interface RunningServer {
+  readonly server: VoiceServer;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export async function runServe(
+  flags: ServeFlags,
+  out: (line: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
+  // The command prints its own summary; the JSON log carries warnings and errors unless asked for more.
+  logger: Logger = createLogger({ level: env['VOXSTATE_LOG_LEVEL'] ?? 'warn' }),
+): Promise<RunningServer> {
+  const config = await loadConfig(flags, env);
+  const detected = detectProviders(env, {}, logger);
+  for (const choice of detected.choices) out(`  ${choice.kind.toUpperCase().padEnd(3)} ${choice.name} — ${choice.reason}`);
+  if (detected.providers.stt instanceof PocketsphinxStt) {
+    const probe = await detected.providers.stt.probe();
+    if (!probe.ok) out(`  note: speech recognition is unavailable: ${probe.message}. Typed input (user.text) still works.`);
+  }
+  const server = new VoiceServer({
+    providers: detected.providers,
+    systemPrompt: config.systemPrompt ?? DEFAULT_PROMPT,
+    logger,
+    port: config.port ?? 8787,
+    host: config.host ?? '127.0.0.1',
+    ...(config.path === undefined ? {} : { path: config.path }),
+    ...(config.vad === undefined ? {} : { vad: config.vad }),
+    ...(config.turn === undefined ? {} : { turn: config.turn }),
+    ...(config.session === undefined ? {} : { session: config.session }),
+    ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }),
+    ...(config.maxMessageBytes === undefined ? {} : { maxMessageBytes: config.maxMessageBytes }),
+    ...(config.maxMessagesPerSecond === undefined ? {} : { maxMessagesPerSecond: config.maxMessagesPerSecond }),
+  });
+  const address = await server.start();
+  const http = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+  out(`voxstate listening: ${address.url}  (health: ${http}/health)`);
+  return { server, url: address.url, stop: () => server.stop() };
+}
