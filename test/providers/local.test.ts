@@ -90,6 +90,15 @@ describe('FliteTts (Flite compiled to WASI)', () => {
     expect(join16(b).length).toBeGreaterThan(join16(a).length * 2);
   });
 
+  it('survives many sentences with idle gaps between them (finished WASM instances are collected)', async () => {
+    // Without a GC per job, about a dozen dead instances with idle time in between crashed Node 20.
+    for (let i = 0; i < 16; i++) {
+      const chunks = await collect(tts.synthesize('Your table for two is booked.', { signal: signal() }));
+      expect(chunks.length).toBe(1);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+  });
+
   it('compiles the WASM module once per process', async () => {
     expect(await fliteModule()).toBe(await fliteModule());
   });

@@ -57,6 +57,11 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { WASI } = require('node:wasi');
 const fs = require('node:fs');
+// Each finished instance leaves a WebAssembly.Memory with its guard region reserved until a major
+// GC. Left to the heuristics, a dozen of them pile up during idle gaps and V8 crashes the process
+// (seen on Node 20, Linux x64). A full GC after each job keeps at most two alive.
+require('node:v8').setFlagsFromString('--expose-gc');
+const collect = require('node:vm').runInNewContext('gc');
 const path = require('node:path');
 const dir = workerData.dir;
 let prepared;
@@ -90,6 +95,8 @@ async function run(job) {
     const wav = fs.readFileSync(path.join(dir, 'out.wav'));
     const bytes = new Uint8Array(wav.buffer, wav.byteOffset, wav.byteLength).slice();
     parentPort.postMessage({ id: job.id, wav: bytes }, [bytes.buffer]);
+    ready = undefined;
+    collect();
     prepared = { key, promise: prepare(job.args) };
     prepared.promise.catch(() => { prepared = undefined; });
   } catch (error) {
@@ -206,9 +213,10 @@ export class FliteTts implements TtsProvider {
   async #run(args: readonly string[], text: string, signal: AbortSignal): Promise<Uint8Array> {
     const workers = await this.#pool();
     throwIfAborted(signal, 'tts');
-    const alive = workers.filter((w) => w.alive);
-    const worker = alive.sort((a, b) => a.busy - b.busy)[0];
-    if (!worker) throw new ProviderError('provider_unavailable', 'tts', 'every Flite worker has died');
+    // A worker that died (it should not) is replaced, so one bad sentence cannot end the voice.
+    for (const [i, w] of workers.entries()) if (!w.alive) workers[i] = new FliteWorker(await fliteModule());
+    const worker = [...workers].sort((a, b) => a.busy - b.busy)[0];
+    if (!worker) throw new ProviderError('provider_unavailable', 'tts', 'no Flite worker');
     const job = worker.run(++this.#nextId, args, text);
     // An aborted call stops waiting at once; the sentence in flight (tens of ms) is discarded.
     let onAbort = (): void => {};

@@ -192,6 +192,25 @@ function deferred(): { resolve: (method: string) => void; promise: Promise<strin
   return { resolve, promise };
 }
 
+/** A bare grpc-js TextToSpeech client (no google-gax), the baseline for bench/providers.ts. */
+export function rawTtsClient(port: number): {
+  synthesize(request: SynthesizeRequest): Promise<{ audioContent: Buffer }>;
+  close(): void;
+} {
+  const Client = grpc.makeGenericClientConstructor(ttsService, 'TextToSpeech');
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const method = ttsService['SynthesizeSpeech']!;
+  return {
+    synthesize: (request) =>
+      new Promise((resolve, reject) =>
+        client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, (error, response) =>
+          error ? reject(error) : resolve(response as { audioContent: Buffer }),
+        ),
+      ),
+    close: () => client.close(),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
