@@ -655,11 +655,10 @@ export function withConcurrency<P extends AnyProvider>(provider: P, concurrency:
               settled = true;
               resolve(release);
             }),
-          { signal },
         )
-        .catch(() => {
-          // aborted while queued: already rejected through onAbort
-        });
+        // p-queue's own `signal` option is not used: it leaves a listener on the caller's signal
+        // per call. A call aborted while queued is rejected by onAbort and releases its turn at once.
+        .catch(() => {});
     });
 
   async function* gated<T>(signal: AbortSignal, open: () => AsyncIterable<T>): AsyncGenerator<T> {
