@@ -10,7 +10,7 @@
  * - `tts`     fromCallback: synthesizes one segment; sends tts.chunk / tts.done / tts.error
  * - `playout` fromCallback: paces audio to the transport; receives playout.*, sends playout.started / word / segmentDone / drained
  */
-import { and, assign, emit, fromCallback, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
+import { type AnyActorRef, and, assign, emit, fromCallback, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
 import type { ChatMessage, LlmUsage, ToolCall, ToolSpec, WordTiming } from '../src/providers/types.js';
 import { cutSegments, DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from './segments.js';
 
@@ -222,6 +222,10 @@ export const replyMachine = setup({
       segment: params.segment,
       text: context.segments[params.segment] ?? '',
     })),
+    /** The avatar (if the session has one) animates the speech as soon as it is synthesized. */
+    forwardToMotion: ({ system }, params: { pcm: Int16Array; sampleRate: number; end: boolean }) => {
+      (system.get('motion') as AnyActorRef | undefined)?.send({ type: 'motion.audio', pcm: params.pcm, sampleRate: params.sampleRate, end: params.end });
+    },
     countSynthesized: assign({ synthesized: ({ context }) => context.synthesized + 1 }),
     rewriteSegment: assign({
       segments: ({ context }, params: { segment: number; text: string }) =>
@@ -388,10 +392,13 @@ export const replyMachine = setup({
               on: {
                 'tts.rewrite': { actions: { type: 'rewriteSegment', params: ({ event }) => ({ segment: event.segment, text: event.text }) } },
                 'tts.chunk': {
-                  actions: {
-                    type: 'forwardChunk',
-                    params: ({ event }) => ({ segment: event.segment, pcm: event.pcm, sampleRate: event.sampleRate, words: event.words }),
-                  },
+                  actions: [
+                    {
+                      type: 'forwardChunk',
+                      params: ({ event }) => ({ segment: event.segment, pcm: event.pcm, sampleRate: event.sampleRate, words: event.words }),
+                    },
+                    { type: 'forwardToMotion', params: ({ event }) => ({ pcm: event.pcm, sampleRate: event.sampleRate, end: false }) },
+                  ],
                 },
                 'tts.done': {
                   target: 'idle',
@@ -404,7 +411,7 @@ export const replyMachine = setup({
               },
             },
             draining: {
-              entry: 'finishPlayout',
+              entry: ['finishPlayout', { type: 'forwardToMotion', params: { pcm: new Int16Array(0), sampleRate: 16_000, end: true } }],
               on: { 'playout.drained': 'done' },
             },
             done: { type: 'final' },

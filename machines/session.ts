@@ -67,6 +67,12 @@ export interface SessionInput {
 
 type ReplyRef = ActorRefFrom<typeof replyMachine>;
 
+/** What the `motion` child (the Motion Server link) receives. */
+export type MotionChildCommand =
+  | { type: 'motion.audio'; pcm: Int16Array; sampleRate: number; end: boolean }
+  | { type: 'motion.interrupt' }
+  | { type: 'motion.close' };
+
 export interface SessionContext {
   readonly settings: SessionSettings;
   readonly systemPrompt: string;
@@ -150,7 +156,7 @@ export const sessionMachine = setup({
     stt: fromPromise<string, { audio: PcmFloat }>(async () => missing('stt')),
     reply: replyMachine,
     // No avatar unless src/session provides a Motion Server link.
-    motion: fromCallback<{ type: 'motion.interrupt' } | { type: 'motion.close' }>(() => undefined),
+    motion: fromCallback<MotionChildCommand>(() => undefined),
   },
   guards: {
     /**
@@ -181,7 +187,8 @@ export const sessionMachine = setup({
   },
   actions: {
     spawnVad: spawnChild('vad', { id: 'vad' }),
-    spawnMotion: spawnChild('motion', { id: 'motion' }),
+    // `systemId` lets the reply forward its synthesized audio to the link as it arrives.
+    spawnMotion: spawnChild('motion', { id: 'motion', systemId: 'motion' }),
     keepUtterance: assign({
       utterance: ({ context }, params: { audio: PcmFloat }) => concatAudio(context.utterance, params.audio),
     }),
@@ -344,6 +351,7 @@ export const sessionMachine = setup({
         { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
         'stopReply',
         'forgetReply',
+        'interruptMotion',
       ],
     },
   },
@@ -559,6 +567,7 @@ export const sessionMachine = setup({
         { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
         'stopReply',
         'forgetReply',
+        'interruptMotion',
       ],
             },
           },
@@ -596,6 +605,7 @@ export const sessionMachine = setup({
         { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
         'stopReply',
         'forgetReply',
+        'interruptMotion',
       ],
             },
           },
@@ -652,6 +662,7 @@ export const sessionMachine = setup({
         { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
         'stopReply',
         'forgetReply',
+        'interruptMotion',
       ],
                 },
               },
@@ -688,6 +699,7 @@ export const sessionMachine = setup({
         { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
         'stopReply',
         'forgetReply',
+        'interruptMotion',
       ],
                 },
               },

@@ -13,7 +13,9 @@ import type { Logger } from '../observability/logger.js';
 import { ERROR_CODES } from '../protocol/error-codes.js';
 import type { ServerMessage } from '../protocol/messages.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
+import type { MotionLinkOptions } from '../motion/link.js';
 import { applyGuard } from '../session/actors.js';
+import { createMotionChild } from '../session/motion.js';
 import { resolveSessionSettings, type SessionOptions } from '../session/config.js';
 import { createSessionLogic } from '../session/session.js';
 import type { AudioTransport } from '../transport/audio-transport.js';
@@ -45,6 +47,8 @@ export interface SessionHostOptions {
   readonly onHookError: (name: HookName, error: unknown, sessionId: string) => void;
   /** The session reached `closed`. */
   readonly onClosed: (host: SessionHost) => void;
+  /** Attach an avatar: the session's Motion Server link. */
+  readonly motion?: MotionLinkOptions;
   /** The conversation changed (a turn ended): persist it. */
   readonly onHistory?: (host: SessionHost, history: readonly ChatMessage[]) => void;
 }
@@ -104,6 +108,21 @@ export class SessionHost {
       ...(options.language === undefined ? {} : { language: options.language }),
       ...(options.voice === undefined ? {} : { voice: options.voice }),
       ...(hooks.guard === undefined ? {} : { guard: hooks.guard }),
+      ...(options.motion === undefined
+        ? {}
+        : {
+            motion: createMotionChild({
+              link: { ...options.motion, logger: this.#logger },
+              onFeed: (message) => this.#emit(message.type === 'avatar.frames' ? { ...message, frames: [...message.frames] } : message),
+              onError: (error, fatal) => {
+                const code = error instanceof VoxError ? error.code : 'provider_unavailable';
+                this.#logger.warn({ err: error, fatal }, 'motion link error');
+                // The voice conversation goes on without the avatar: never fatal for the session.
+                this.#emit({ type: 'error', code, message: `avatar: ${error.message}`, fatal: false });
+                this.#hook('onError', { sessionId: this.id, code, message: error.message });
+              },
+            }),
+          }),
       ...(options.vad === false
         ? {}
         : {

@@ -15,6 +15,7 @@ import { DEFAULT_MAX_CLIENT_MESSAGE_BYTES } from '../protocol/codec.js';
 import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
 import type { Providers, Tool } from '../providers/types.js';
 import { resolveSessionSettings, type SessionOptions } from '../session/config.js';
+import type { MotionLinkOptions } from '../motion/link.js';
 import { MemorySessionStore, type SessionStore } from '../session/store.js';
 import { type VadConfig, resolveVadConfig } from '../vad/config.js';
 import { getSharedVad, type SharedVad } from '../vad/shared-vad.js';
@@ -56,6 +57,11 @@ export interface VoiceServerOptions {
   readonly iceServers?: readonly IceServer[];
   /** Host addresses the WebRTC transport advertises. Default: every interface plus 127.0.0.1. */
   readonly webrtcHostAddresses?: readonly string[];
+  /**
+   * Attach an avatar to every session: a Spatius-compatible Motion Server link whose animation
+   * frames and audio are relayed to the client as avatar.* messages (docs/motion.md).
+   */
+  readonly motion?: MotionLinkOptions;
   readonly hooks?: Hooks;
   readonly logger?: Logger;
   /** Checks `session.hello.token`. Default: everyone may connect. */
@@ -340,6 +346,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       },
       ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),
       ...(options.tools === undefined ? {} : { tools: options.tools }),
+      ...(options.motion === undefined ? {} : { motion: options.motion }),
       ...(spec.language === undefined ? {} : { language: spec.language }),
       ...(spec.voice === undefined ? {} : { voice: spec.voice }),
     });

@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type AnyActorLogic, createActor, fromCallback } from 'xstate';
 import { replyMachine } from '../../machines/reply.js';
-import { type SessionActorRef, sessionMachine } from '../../machines/session.js';
+import { type MotionChildCommand, type SessionActorRef, sessionMachine } from '../../machines/session.js';
 import { type Clock, realClock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -59,7 +59,7 @@ function validateProviders(providers: Providers): void {
 }
 
 const noChild = fromCallback(() => undefined);
-const noMotion = fromCallback<{ type: 'motion.interrupt' } | { type: 'motion.close' }>(() => undefined);
+const noMotion = fromCallback<MotionChildCommand>(() => undefined);
 
 export function createSessionLogic(deps: SessionDependencies) {
   validateProviders(deps.providers);
