@@ -7,6 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { detectProviders } from '../providers/detect.js';
+import { randomBytes } from 'node:crypto';
+import { LocalMotionServer } from '../motion/local-server/index.js';
+import type { MotionLinkOptions } from '../motion/link.js';
 import { PocketsphinxStt } from '../providers/local/index.js';
 import { VoiceServer, type VoiceServerOptions } from '../server/index.js';
 
@@ -62,6 +65,42 @@ export async function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Pro
   return { ...file, ...(port === undefined ? {} : { port }), ...(host === undefined ? {} : { host }), ...(systemPrompt === undefined ? {} : { systemPrompt }) };
 }
 
+/**
+ * The avatar link: the real Spatius service when SPATIUS_API_KEY is set (SPATIUS_APP_ID and
+ * SPATIUS_AVATAR_ID are then required, SPATIUS_REGION optional), otherwise an embedded local Motion
+ * Server on a free loopback port. VOXSTATE_AVATAR=off turns the avatar off.
+ */
+export async function resolveMotion(
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<{ options: MotionLinkOptions | undefined; local: LocalMotionServer | undefined; description: string }> {
+  const switchValue = env['VOXSTATE_AVATAR']?.trim().toLowerCase();
+  if (switchValue === 'off' || switchValue === 'false' || switchValue === '0') {
+    return { options: undefined, local: undefined, description: 'off (VOXSTATE_AVATAR=off)' };
+  }
+  const apiKey = env['SPATIUS_API_KEY']?.trim();
+  if (apiKey) {
+    const appId = env['SPATIUS_APP_ID']?.trim();
+    const avatarId = env['SPATIUS_AVATAR_ID']?.trim();
+    if (!appId) throw new ConfigError('SPATIUS_APP_ID', 'is required when SPATIUS_API_KEY is set');
+    if (!avatarId) throw new ConfigError('SPATIUS_AVATAR_ID', 'is required when SPATIUS_API_KEY is set');
+    const region = env['SPATIUS_REGION']?.trim();
+    return {
+      options: { apiKey, appId, avatarId, ...(region ? { region } : {}) },
+      local: undefined,
+      description: `Spatius Motion Server (region ${region || 'us-west'}, avatar ${avatarId})`,
+    };
+  }
+  const local = new LocalMotionServer();
+  const key = randomBytes(24).toString('base64url');
+  const info = await local.start({ apiKey: key, appId: 'voxstate-local', logger });
+  return {
+    options: { apiKey: key, appId: 'voxstate-local', avatarId: 'local-avatar', consoleEndpointUrl: info.consoleEndpointUrl, ingressEndpointUrl: info.ingressEndpointUrl },
+    local,
+    description: `embedded local Motion Server at ${info.url} (no SPATIUS_API_KEY set)`,
+  };
+}
+
 export interface RunningServer {
   readonly server: VoiceServer;
   readonly url: string;
@@ -82,8 +121,11 @@ export async function runServe(
     const probe = await detected.providers.stt.probe();
     if (!probe.ok) out(`  note: speech recognition is unavailable: ${probe.message}. Typed input (user.text) still works.`);
   }
+  const motion = await resolveMotion(env, logger);
+  out(`  AVATAR ${motion.description}`);
   const server = new VoiceServer({
     providers: detected.providers,
+    ...(motion.options === undefined ? {} : { motion: motion.options }),
     systemPrompt: config.systemPrompt ?? DEFAULT_PROMPT,
     logger,
     port: config.port ?? 8787,
@@ -96,8 +138,21 @@ export async function runServe(
     ...(config.maxMessageBytes === undefined ? {} : { maxMessageBytes: config.maxMessageBytes }),
     ...(config.maxMessagesPerSecond === undefined ? {} : { maxMessagesPerSecond: config.maxMessagesPerSecond }),
   });
-  const address = await server.start();
+  let address;
+  try {
+    address = await server.start();
+  } catch (error) {
+    await motion.local?.stop();
+    throw error;
+  }
   const http = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   out(`voxstate listening: ${address.url}  (health: ${http}/health)`);
-  return { server, url: address.url, stop: () => server.stop() };
+  return {
+    server,
+    url: address.url,
+    stop: async () => {
+      await server.stop();
+      await motion.local?.stop();
+    },
+  };
 }

@@ -41,6 +41,7 @@ describe('voxstate CLI', () => {
     const [, port] = await waitForLine(cli.output, /listening: ws:\/\/127\.0\.0\.1:(\d+)\/ws/);
     expect(cli.output()).toMatch(/LLM scripted-agent/);
     expect(cli.output()).toMatch(/TTS flite/);
+    expect(cli.output()).toMatch(/AVATAR embedded local Motion Server at http:\/\/127\.0\.0\.1:\d+/);
     const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { ok: boolean; sessions: number };
     expect(health).toMatchObject({ ok: true, sessions: 0 });
     cli.child.kill('SIGTERM');
@@ -61,6 +62,13 @@ describe('voxstate CLI', () => {
     expect(help.output()).toMatch(/voxstate \[serve\] \[options\]/);
     const unknown = run(['dance']);
     expect(await unknown.exited).toBe(2);
+  });
+
+  it('SPATIUS_API_KEY without SPATIUS_APP_ID fails at start-up naming the variable', async () => {
+    const cli = run(['--port', '0'], { SPATIUS_API_KEY: 'k' });
+    expect(await cli.exited).toBe(1);
+    expect(cli.output()).toMatch(/SPATIUS_APP_ID: is required/);
+    expect(cli.output()).not.toMatch(/\bk\b.*apiKey/);
   });
 
   it('a forced provider without its credentials fails at start-up naming the variable', async () => {
