@@ -48,8 +48,8 @@ export function readWav(bytes: Uint8Array): WavAudio {
         format = view.getUint16(body + 24, true);
       }
     } else if (id === 'data') {
-      // Streams written before their length was known may claim more than the file holds.
-      data = { offset: body, length: Math.min(size, bytes.byteLength - body) };
+      // Streams written before their length was known claim 0, 0xffffffff or more than the file holds.
+      data = { offset: body, length: size === 0 ? bytes.byteLength - body : Math.min(size, bytes.byteLength - body) };
       break;
     }
     offset = body + size + (size % 2);
