@@ -81,6 +81,8 @@ export class SessionHost {
   #state = '';
   #closed = false;
   #audioStarted = new Set<number>();
+  /** The client's last playback report (websocket audio). */
+  #heard: { replyId: number; playedMs: number } | undefined;
 
   constructor(options: SessionHostOptions) {
     this.#options = options;
@@ -100,6 +102,7 @@ export class SessionHost {
           if (turn !== undefined && turn.id === meta.replyId && turn.firstFrameAt === undefined) turn.firstFrameAt = this.#clock.now();
           this.#transport?.sendAudio(frame);
         },
+        heardMs: (replyId) => (this.#heard !== undefined && this.#heard.replyId === replyId ? this.#heard.playedMs : undefined),
       },
       resumeToken: options.resumeToken,
       clock: this.#clock,
@@ -198,6 +201,10 @@ export class SessionHost {
         for (const listener of this.#vadListeners) listener(frame);
       }),
       transport.onError((error) => this.#report(error)),
+      transport.onPlaybackProgress?.((progress) => {
+        const replyId = Number(progress.replyId);
+        if (Number.isInteger(replyId)) this.#heard = { replyId, playedMs: progress.playedMs };
+      }) ?? (() => undefined),
       () => inbound.close(),
     );
   }

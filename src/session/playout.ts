@@ -22,6 +22,12 @@ export interface AudioSink {
   readonly sampleRate: number;
   /** One 20 ms mono PCM16 frame. The sink owns the array. */
   send(frame: Int16Array, meta: { readonly replyId: number }): void;
+  /**
+   * How much of reply `replyId` the listener has actually heard, in ms from its first frame, when
+   * the client reports it (websocket audio: `playback.progress`). Words count as played only once
+   * both sent and heard, so a barge-in keeps exactly what reached the user's ears.
+   */
+  heardMs?(replyId: number): number | undefined;
 }
 
 export interface PlayoutOptions {
@@ -32,6 +38,8 @@ export interface PlayoutOptions {
 
 interface Segment {
   readonly index: number;
+  /** Where this segment starts in the reply's audio, in samples (set when it starts playing). */
+  startSample: number;
   readonly chunks: Int16Array[];
   /** Read offset into chunks[0]. */
   head: number;
@@ -70,11 +78,12 @@ export function createPlayoutLogic(options: PlayoutOptions) {
     let started = false;
     let userPaused = false;
     let resampler: Resampler | undefined;
+    let replySamples = 0; // samples of this reply sent so far
 
     const segmentFor = (index: number): Segment => {
       let segment = segments.find((s) => s.index === index);
       if (segment === undefined) {
-        segment = { index, chunks: [], head: 0, queued: 0, played: 0, ended: false, text: '', words: undefined, wordsReported: 0 };
+        segment = { index, startSample: -1, chunks: [], head: 0, queued: 0, played: 0, ended: false, text: '', words: undefined, wordsReported: 0 };
         segments.push(segment);
       }
       return segment;
@@ -101,7 +110,9 @@ export function createPlayoutLogic(options: PlayoutOptions) {
       if (all) {
         count = words?.length ?? segment.text.split(/\s+/).filter((w) => w.length > 0).length;
       } else if (words !== undefined) {
-        const playedMs = (segment.played * 1000) / rate + 0.5;
+        let playedMs = (segment.played * 1000) / rate + 0.5;
+        const heard = sink.heardMs?.(input.replyId);
+        if (heard !== undefined) playedMs = Math.min(playedMs, heard - (segment.startSample * 1000) / rate + 0.5);
         while (count < words.length && (words[count]?.endMs ?? Infinity) <= playedMs) count++;
       }
       if (count > segment.wordsReported) {
@@ -147,7 +158,9 @@ export function createPlayoutLogic(options: PlayoutOptions) {
         }
         if (segment.queued < frameSamples && !segment.ended) return false; // wait for more audio
         const frame = new Int16Array(frameSamples); // a short tail is padded with silence
+        if (segment.startSample < 0) segment.startSample = replySamples;
         take(segment, frame, 0, frameSamples);
+        replySamples += frameSamples;
         if (!started) {
           started = true;
           report({ type: 'playout.started', sampleRate: rate });

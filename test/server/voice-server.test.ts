@@ -142,6 +142,33 @@ describe('VoiceServer sessions over WebSocket', () => {
     expect(second.at(-1)).toEqual({ role: 'user', content: 'wait stop actually never mind' });
   });
 
+  it('with playback.progress reports, an interruption keeps only the words the client says it played', async () => {
+    const reply = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ') + '.'; // 100 ms per word
+    const { url } = await start({ reply });
+    const c = client(url);
+    await c.hello();
+    c.send({ type: 'user.text', text: 'go' });
+    await c.next('reply.audio_start');
+    // The client plays 500 ms behind what it has received (its jitter buffer).
+    const report = setInterval(() => {
+      const playedMs = Math.max(0, c.audio.length * 20 - 500);
+      c.send({ type: 'playback.progress', replyId: '1', playedMs });
+    }, 40);
+    await delay(1500);
+    clearInterval(report);
+    const lastReported = Math.max(0, c.audio.length * 20 - 500);
+    c.send({ type: 'playback.progress', replyId: '1', playedMs: lastReported });
+    await delay(30);
+    c.send({ type: 'session.interrupt' });
+    const done = await c.next('reply.done');
+    expect(done['interrupted']).toBe(true);
+    const heardWords = String(done['text']).split(' ').length;
+    const sentWords = Math.floor((c.audio.length * 20) / 100);
+    // Not what was sent (~15 words) but what was reported as played (~10), to the word.
+    expect(sentWords - heardWords).toBeGreaterThanOrEqual(4);
+    expect(Math.abs(heardWords - Math.floor(lastReported / 100))).toBeLessThanOrEqual(1);
+  });
+
   it('a dropped socket resumed within the TTL keeps the history; a wrong token and an unknown session are refused', async () => {
     const { url, llm } = await start({ session: { ttlMs: 5_000 } });
     const first = client(url);
