@@ -232,7 +232,11 @@ export class ClientConnection {
     }
     const host = this.#ctx.registry.get(message.sessionId);
     if (host === undefined || host.closed) {
-      this.#error('session_not_found', 'no such session (it may have expired)', true);
+      if (this.#ctx.registry.expired(message.sessionId)) {
+        this.#error('session_expired', 'the session was not resumed within its TTL and has ended', true);
+      } else {
+        this.#error('session_not_found', 'no such session', true);
+      }
       return;
     }
     if (host.connected || !host.resume(message.resumeToken)) {

@@ -21,8 +21,12 @@ interface Entry {
   readonly principal: string | undefined;
 }
 
+/** How many expired session ids are remembered, and for how long (so a late resume hears why). */
+const EXPIRED_MEMORY = { entries: 10_000, ms: 3_600_000 };
+
 export class SessionRegistry {
   readonly #entries = new Map<string, Entry>();
+  readonly #expired = new Map<string, number>();
   readonly #limits: SessionLimits;
 
   constructor(limits: SessionLimits = DEFAULT_SESSION_LIMITS) {
@@ -61,6 +65,21 @@ export class SessionRegistry {
 
   delete(sessionId: string): void {
     this.#entries.delete(sessionId);
+  }
+
+  /** Remembers that `sessionId` ended because nobody resumed it in time. */
+  markExpired(sessionId: string, now = Date.now()): void {
+    this.#expired.set(sessionId, now);
+    for (const [id, at] of this.#expired) {
+      if (this.#expired.size <= EXPIRED_MEMORY.entries && now - at < EXPIRED_MEMORY.ms) break;
+      this.#expired.delete(id);
+    }
+  }
+
+  /** True when `sessionId` expired recently (its resume window passed). */
+  expired(sessionId: string, now = Date.now()): boolean {
+    const at = this.#expired.get(sessionId);
+    return at !== undefined && now - at < EXPIRED_MEMORY.ms;
   }
 
   hosts(): SessionHost[] {

@@ -80,6 +80,7 @@ export class SessionHost {
   #lastSpeechEndAt: number | undefined;
   #state = '';
   #closed = false;
+  #closeReason = 'closed';
   #audioStarted = new Set<number>();
   /** The client's last playback report (websocket audio). */
   #heard: { replyId: number; playedMs: number } | undefined;
@@ -163,6 +164,11 @@ export class SessionHost {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Why the session ended: `expired` (not resumed within the TTL), or the reason it was closed with. */
+  get closeReason(): string {
+    return this.#closeReason;
   }
 
   get connected(): boolean {
@@ -290,6 +296,9 @@ export class SessionHost {
         this.#emit({ type: 'error', code: 'internal', message: 'the session failed', fatal: true });
         this.#finish();
       },
+    });
+    actor.on('session.closed', (e) => {
+      this.#closeReason = e.reason;
     });
     actor.on('vad.speechStart', (e) => {
       this.#emit({ type: 'vad.speech_start', atMs: e.atMs });

@@ -20,6 +20,7 @@ import { MemorySessionStore, type SessionStore } from '../session/store.js';
 import { type VadConfig, resolveVadConfig } from '../vad/config.js';
 import { getSharedVad, type SharedVad } from '../vad/shared-vad.js';
 import { ClientConnection } from './connection.js';
+import { DEMO_PAGE_HEADERS, demoPageHtml } from './demo-page.js';
 import type { ConnectionOptions, NewHost, ServerContext } from './context.js';
 import type { ConnectionInfo, DisconnectTiming, HookName, Hooks } from './hooks.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits } from './registry.js';
@@ -72,6 +73,11 @@ export interface VoiceServerOptions {
   readonly maxMessagesPerSecond?: number;
   /** Server → client ping interval to detect dead sockets. Default 15 000 ms. */
   readonly heartbeatMs?: number;
+  /**
+   * Serve the browser demo page (src/server/demo-page.ts) at `GET /`. Default true, except when
+   * mounted on your own `server`, whose `/` stays yours unless you pass true.
+   */
+  readonly demoPage?: boolean;
 }
 
 export interface ServerAddress {
@@ -146,6 +152,15 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify({ ok: true, sessions: this.#registry.size, uptimeS: Math.round((Date.now() - this.#startedAt) / 1000) }));
     });
+
+    // ---- the browser demo page (demo-page.ts)
+    if (options.demoPage ?? options.server === undefined) {
+      const page = demoPageHtml({ wsPath: this.#path });
+      this.route('GET', '/', (_req, res) => {
+        res.writeHead(200, DEMO_PAGE_HEADERS);
+        res.end(page);
+      });
+    }
   }
 
   /** Live sessions (connected or waiting for a resume). */
@@ -336,6 +351,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       onHookError: (name, error, sessionId) => this.#hookFailed(name, error, sessionId),
       onClosed: (closed) => {
         this.#registry.delete(closed.id);
+        if (closed.closeReason === 'expired') this.#registry.markExpired(closed.id);
         void this.#store.delete(closed.id).catch((error: unknown) => this.#logger.warn({ err: error }, 'session store delete failed'));
       },
       onHistory: (changed, history) => {

@@ -199,7 +199,7 @@ describe('VoiceServer sessions over WebSocket', () => {
     expect(llm.requests[1]?.map((m) => m.content)).toEqual(['remember the number seven', 'Hi. How can I help?', 'what was the number?']);
   });
 
-  it('a session not resumed within the TTL is gone', async () => {
+  it('a session not resumed within the TTL is gone: a late resume gets session_expired (4408)', async () => {
     const { url, server } = await start({ session: { ttlMs: 200 } });
     const first = client(url);
     const ready = await first.hello();
@@ -209,7 +209,8 @@ describe('VoiceServer sessions over WebSocket', () => {
     const late = client(url);
     await late.opened();
     late.send({ type: 'session.resume', protocol: 1, sessionId: ready['sessionId'], resumeToken: ready['resumeToken'] });
-    expect(await late.next('error')).toMatchObject({ code: 'session_not_found' });
+    expect(await late.next('error')).toMatchObject({ code: 'session_expired', fatal: true });
+    expect(await late.closed()).toBe(4408);
   });
 
   it('a provider failure in one session is an error event there and leaves another session untouched', async () => {

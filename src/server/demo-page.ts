@@ -1,0 +1,416 @@
+/**
+ * The browser demo page served at `GET /`: one self-contained HTML document (inline CSS and JS, no
+ * external resources, no build step) that talks to the server over the wire protocol with websocket
+ * PCM16 audio at 16 kHz. Two AudioWorklets (loaded from a Blob URL) do the audio: `vox-capture`
+ * downsamples the microphone to 16 kHz mono and posts 20 ms frames; `vox-playout` plays the agent's
+ * frames gap-free from a queue and reports what it has played.
+ *
+ * The page exposes a read-only `window.__voxstate` ({ state, framesPlayed, ... }) for tests. The
+ * resume token lives only in a closure: it is never shown, logged or put on `window`.
+ */
+
+/** Response headers for the page: a strict CSP that still lets the inline code and the Blob worklet run. */
+export const DEMO_PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'content-security-policy': [
+    "default-src 'none'",
+    // AudioWorklet modules are scripts: the Blob URL needs blob: in script-src.
+    "script-src 'unsafe-inline' blob:",
+    "style-src 'unsafe-inline'",
+    "connect-src 'self' ws: wss:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; '),
+  'permissions-policy': 'microphone=(self)',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+};
+
+/** The two AudioWorklet processors, as module source for a Blob URL. `sampleRate` is the worklet global. */
+const WORKLETS = String.raw`
+const FRAME = 320; // 20 ms at 16 kHz
+class Capture extends AudioWorkletProcessor {
+  constructor() {
+    super();
+    this.step = sampleRate / 16000; this.pos = 0; this.sum = 0; this.n = 0;
+    this.frame = new Int16Array(FRAME); this.fill = 0;
+  }
+  process(inputs) {
+    const channels = inputs[0];
+    if (!channels || channels.length === 0) return true;
+    const length = channels[0].length;
+    for (let i = 0; i < length; i++) {
+      let v = 0;
+      for (let c = 0; c < channels.length; c++) v += channels[c][i];
+      // Box filter over each output period: a cheap anti-alias low-pass before decimating.
+      this.sum += v / channels.length; this.n++; this.pos += 1;
+      if (this.pos < this.step) continue;
+      this.pos -= this.step;
+      const s = Math.max(-1, Math.min(1, this.sum / this.n));
+      this.sum = 0; this.n = 0;
+      this.frame[this.fill++] = s < 0 ? s * 32768 : s * 32767;
+      if (this.fill === FRAME) {
+        this.port.postMessage(this.frame.buffer, [this.frame.buffer]);
+        this.frame = new Int16Array(FRAME); this.fill = 0;
+      }
+    }
+    return true;
+  }
+}
+class Playout extends AudioWorkletProcessor {
+  constructor() {
+    super();
+    this.queue = []; this.head = 0; this.queued = 0; this.primed = false; this.draining = false;
+    this.prebuffer = Math.round(sampleRate * 0.06); this.limit = sampleRate * 20;
+    this.frames = 0; this.reply = null; this.played = 0; this.sinceReport = 0;
+    this.port.onmessage = (e) => {
+      const m = e.data;
+      if (m.flush) { this.queue = []; this.head = 0; this.queued = 0; this.primed = false; this.report(); return; }
+      if (m.drain) { this.draining = true; return; }
+      this.queue.push(m); this.queued += m.samples.length; this.draining = false;
+      while (this.queued > this.limit && this.queue.length > 1) { this.queued -= this.queue[0].samples.length - this.head; this.queue.shift(); this.head = 0; }
+    };
+  }
+  report() {
+    this.sinceReport = 0;
+    this.port.postMessage({ replyId: this.reply, playedMs: (this.played * 1000) / sampleRate, frames: this.frames });
+  }
+  process(_inputs, outputs) {
+    const out = outputs[0][0];
+    if (!this.primed && (this.queued >= this.prebuffer || (this.draining && this.queued > 0))) this.primed = true;
+    let i = 0;
+    while (this.primed && i < out.length && this.queue.length > 0) {
+      const chunk = this.queue[0];
+      if (chunk.replyId !== this.reply) { this.reply = chunk.replyId; this.played = 0; }
+      const n = Math.min(out.length - i, chunk.samples.length - this.head);
+      out.set(chunk.samples.subarray(this.head, this.head + n), i);
+      i += n; this.head += n; this.queued -= n; this.played += n; this.sinceReport += n;
+      if (this.head === chunk.samples.length) { this.queue.shift(); this.head = 0; }
+    }
+    out.fill(0, i);
+    if (this.queue.length === 0 && this.primed) { this.primed = false; this.report(); }
+    else if (this.sinceReport >= sampleRate / 10) this.report();
+    for (let c = 1; c < outputs[0].length; c++) outputs[0][c].set(out);
+    return true;
+  }
+}
+registerProcessor('vox-capture', Capture);
+registerProcessor('vox-playout', Playout);
+`;
+
+const SCRIPT = String.raw`
+'use strict';
+const $ = (id) => document.getElementById(id);
+const ui = { state: $('state'), conn: $('conn'), log: $('log'), partial: $('partial'), metrics: $('metrics'),
+  errors: $('errors'), start: $('start'), stop: $('stop'), reconnect: $('reconnect'), form: $('text-form'), text: $('text') };
+const view = { state: 'disconnected', connected: false, micOn: false, framesReceived: 0, framesPlayed: 0, replies: 0, transcripts: 0, errors: 0 };
+window.__voxstate = new Proxy(view, { set: () => false, defineProperty: () => false, deleteProperty: () => false });
+
+let ws = null, session = null, attempt = 0, retryTimer = 0, gaveUp = false;
+let rate = 16000, ctx = null, playout = null, mic = null, upsample = null;
+let replyId = null, replyRate = 16000, dropAudio = false, lastState = '';
+const replyItems = new Map();
+
+function wsUrl() {
+  return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + WS_PATH;
+}
+function send(message) {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+}
+function addLine(who, text, cls) {
+  const li = document.createElement('li');
+  const b = document.createElement('b');
+  b.textContent = who + ': ';
+  const span = document.createElement('span');
+  span.textContent = text;
+  li.append(b, span);
+  if (cls) li.className = cls;
+  ui.log.append(li);
+  li.scrollIntoView({ block: 'nearest' });
+  return span;
+}
+function showError(text) {
+  view.errors++;
+  const li = document.createElement('li');
+  li.textContent = text;
+  ui.errors.append(li);
+}
+function setState(state) {
+  view.state = state;
+  ui.state.textContent = state;
+  ui.state.dataset.state = state.split('.')[0];
+}
+function setConn(text, connected) {
+  view.connected = connected;
+  ui.conn.textContent = text;
+  ui.reconnect.hidden = !gaveUp;
+}
+
+// ---- connection, with resume after a drop
+function connect() {
+  clearTimeout(retryTimer);
+  gaveUp = false;
+  setConn(session ? 'reconnecting…' : 'connecting…', false);
+  const socket = new WebSocket(wsUrl());
+  socket.binaryType = 'arraybuffer';
+  ws = socket;
+  socket.onopen = () => {
+    if (session) send({ type: 'session.resume', sessionId: session.id, resumeToken: session.token, protocol: 1 });
+    else send({ type: 'session.hello', protocol: 1, audio: { transport: 'websocket', format: 'pcm16', sampleRate: 16000, channels: 1 } });
+  };
+  socket.onmessage = (e) => (typeof e.data === 'string' ? onMessage(JSON.parse(e.data)) : onAudio(e.data));
+  socket.onclose = (e) => {
+    if (ws !== socket) return;
+    ws = null;
+    flush();
+    // A refused, unknown or expired session is final: start a new one. 1000/1008/other 44xx: stop.
+    if (e.code === 4403 || e.code === 4404 || e.code === 4408) session = null;
+    const retry = e.code === 4403 || e.code === 4404 || e.code === 4408 || !(e.code === 1000 || e.code === 1008 || (e.code >= 4400 && e.code < 4500));
+    if (!retry || attempt >= 8) {
+      gaveUp = true;
+      setConn('disconnected (' + e.code + ')', false);
+      setState('disconnected');
+      return;
+    }
+    attempt++;
+    const delay = Math.min(500 * 2 ** (attempt - 1), 8000) * (1 - Math.random() * 0.3);
+    setConn('connection lost, retrying in ' + (delay / 1000).toFixed(1) + ' s', false);
+    retryTimer = setTimeout(connect, delay);
+  };
+}
+
+function onMessage(m) {
+  switch (m.type) {
+    case 'session.ready':
+      session = { id: m.sessionId, token: m.resumeToken };
+      rate = m.audio.sampleRate;
+      attempt = 0;
+      setConn('connected', true);
+      break;
+    case 'session.resumed':
+      if (m.resumeToken) session.token = m.resumeToken;
+      attempt = 0;
+      setConn('connected (resumed)', true);
+      setState(m.state);
+      break;
+    case 'session.state': {
+      const was = lastState;
+      lastState = m.state;
+      setState(m.state);
+      const cut = m.state.startsWith('interrupted') ||
+        (m.state === 'listening.userSpeaking' && /^(speaking|interrupted|thinking)/.test(m.previous || was));
+      if (cut) flush();
+      break;
+    }
+    case 'transcript.partial':
+      ui.partial.textContent = m.text;
+      break;
+    case 'transcript.final':
+      ui.partial.textContent = '';
+      if (m.text) { view.transcripts++; addLine('You', m.text, 'user'); }
+      break;
+    case 'reply.delta': {
+      let span = replyItems.get(m.replyId);
+      if (!span) { span = addLine('Agent', '', 'agent'); replyItems.set(m.replyId, span); }
+      span.textContent += m.text;
+      break;
+    }
+    case 'reply.done': {
+      let span = replyItems.get(m.replyId);
+      if (!span) span = addLine('Agent', '', 'agent');
+      replyItems.delete(m.replyId);
+      span.textContent = m.text + (m.interrupted ? ' (interrupted)' : '');
+      view.replies++;
+      if (m.interrupted) { flush(); dropAudio = true; }
+      if (m.replyId === replyId) { playout && playout.port.postMessage({ drain: true }); }
+      break;
+    }
+    case 'reply.audio_start':
+      replyId = m.replyId;
+      replyRate = m.sampleRate || rate;
+      dropAudio = false;
+      upsample = null;
+      break;
+    case 'reply.audio_end':
+      if (playout) playout.port.postMessage({ drain: true });
+      break;
+    case 'avatar.interrupt':
+      flush();
+      break;
+    case 'metrics.turn': {
+      const parts = [['speech end → first audio', m.speechEndToFirstAudioMs], ['STT', m.sttMs],
+        ['LLM first token', m.llmFirstTokenMs], ['TTS first audio', m.ttsFirstAudioMs]]
+        .filter((p) => typeof p[1] === 'number').map((p) => p[0] + ' ' + Math.round(p[1]) + ' ms');
+      const li = document.createElement('li');
+      li.textContent = m.turnId + ': ' + (parts.join(', ') || 'no timings');
+      ui.metrics.prepend(li);
+      while (ui.metrics.children.length > 5) ui.metrics.lastElementChild.remove();
+      break;
+    }
+    case 'error':
+      showError(m.code + ': ' + m.message + (m.fatal ? ' (fatal)' : ''));
+      break;
+  }
+}
+
+// ---- audio out: PCM16 frames → Float32 at the context rate → the playout worklet
+function resampler(inRate, outRate) {
+  const step = inRate / outRate;
+  let pos = 0, prev = 0;
+  return (pcm) => {
+    const out = new Float32Array(Math.ceil((pcm.length - pos) / step) + 1);
+    let k = 0;
+    for (; pos < pcm.length; pos += step) {
+      const i = Math.floor(pos), f = pos - i;
+      const a = i === 0 ? prev : pcm[i - 1], b = pcm[i];
+      out[k++] = (a + (b - a) * f) / 32768;
+    }
+    pos -= pcm.length;
+    prev = pcm[pcm.length - 1];
+    return out.subarray(0, k);
+  };
+}
+function onAudio(buffer) {
+  view.framesReceived++;
+  if (dropAudio || !playout || buffer.byteLength < 2) return;
+  upsample = upsample || resampler(replyRate, ctx.sampleRate);
+  const samples = upsample(new Int16Array(buffer, 0, buffer.byteLength >> 1));
+  playout.port.postMessage({ replyId, samples }, [samples.buffer]);
+}
+function flush() {
+  if (playout) playout.port.postMessage({ flush: true });
+}
+
+let audioReady = null;
+function ensureAudio() {
+  audioReady = audioReady || setUpAudio().catch((error) => { audioReady = null; throw error; });
+  return audioReady.then(() => (ctx.state === 'suspended' ? ctx.resume() : undefined));
+}
+async function setUpAudio() {
+  const context = new AudioContext({ latencyHint: 'interactive' });
+  const url = URL.createObjectURL(new Blob([WORKLETS], { type: 'text/javascript' }));
+  try {
+    await context.audioWorklet.addModule(url);
+  } catch (error) {
+    void context.close();
+    throw error;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  const node = new AudioWorkletNode(context, 'vox-playout', { numberOfInputs: 0, outputChannelCount: [1] });
+  node.port.onmessage = (e) => {
+    view.framesPlayed = e.data.frames;
+    if (e.data.replyId) send({ type: 'playback.progress', replyId: e.data.replyId, playedMs: e.data.playedMs });
+  };
+  node.connect(context.destination);
+  ctx = context;
+  playout = node;
+}
+
+// ---- audio in: microphone → 16 kHz PCM16 20 ms frames → binary messages
+async function startMic() {
+  ui.start.disabled = true;
+  try {
+    await ensureAudio();
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, channelCount: 1 } });
+    const source = ctx.createMediaStreamSource(stream);
+    const capture = new AudioWorkletNode(ctx, 'vox-capture', { numberOfOutputs: 0 });
+    capture.port.onmessage = (e) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(e.data); };
+    source.connect(capture);
+    mic = { stream, source, capture };
+    view.micOn = true;
+    ui.start.textContent = 'Microphone on';
+  } catch (error) {
+    ui.start.disabled = false;
+    showError('microphone: ' + (error && error.message ? error.message : String(error)));
+  }
+}
+
+ui.start.addEventListener('click', () => void startMic());
+ui.stop.addEventListener('click', () => { flush(); send({ type: 'session.interrupt' }); });
+ui.reconnect.addEventListener('click', () => { attempt = 0; connect(); });
+ui.form.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const text = ui.text.value.trim();
+  if (!text || !ws || ws.readyState !== WebSocket.OPEN) return;
+  try { await ensureAudio(); } catch (error) { showError('audio: ' + error.message); }
+  send({ type: 'user.text', text });
+  addLine('You (typed)', text, 'user');
+  ui.text.value = '';
+});
+addEventListener('pagehide', () => { if (ws) ws.close(1000); if (mic) mic.stream.getTracks().forEach((t) => t.stop()); });
+connect();
+`;
+
+const STYLE = `
+:root { color-scheme: light dark; font: 16px/1.5 system-ui, sans-serif; }
+body { max-width: 46rem; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
+.bar { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: 1rem 0; }
+button, input { font: inherit; padding: .45rem .8rem; border-radius: .4rem; border: 1px solid #888; }
+button { cursor: pointer; background: #1d4ed8; color: #fff; border-color: #1d4ed8; }
+button:disabled { opacity: .6; cursor: default; }
+button.secondary { background: transparent; color: inherit; border-color: #888; }
+button:focus-visible, input:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
+#state { font-family: ui-monospace, monospace; padding: .15rem .5rem; border-radius: .3rem; background: #8883; }
+#state[data-state="speaking"] { background: #16a34a55; }
+#state[data-state="interrupted"] { background: #f59e0b55; }
+#log { list-style: none; padding: 0; min-height: 6rem; max-height: 24rem; overflow-y: auto; border: 1px solid #8886; border-radius: .4rem; }
+#log li { padding: .35rem .6rem; border-bottom: 1px solid #8883; }
+#log li.agent b { color: #16a34a; } #log li.user b { color: #2563eb; }
+#partial { color: #888; font-style: italic; min-height: 1.5em; }
+#errors li { color: #dc2626; }
+form { display: flex; gap: .5rem; } form input { flex: 1; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+`;
+
+/** JSON for a `<script>` body: `<`, U+2028 and U+2029 escaped so no value can end the script element. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+/** The demo page for a server whose WebSocket endpoint is `wsPath` (default `/ws`). */
+export function demoPageHtml(options: { readonly wsPath?: string } = {}): string {
+  const wsPath = options.wsPath ?? '/ws';
+  if (!wsPath.startsWith('/')) throw new TypeError(`wsPath must start with "/", got ${JSON.stringify(wsPath)}`);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>voxstate — talk to the agent</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<main>
+<h1>voxstate</h1>
+<p>Talk to the agent with your microphone, or type. Connection: <span id="conn" role="status">connecting…</span></p>
+<p>Session state: <span id="state" role="status" aria-live="polite">disconnected</span></p>
+<div class="bar">
+  <button id="start" type="button">Start microphone</button>
+  <button id="stop" type="button" class="secondary">Stop the agent</button>
+  <button id="reconnect" type="button" class="secondary" hidden>Reconnect</button>
+</div>
+<h2 class="visually-hidden">Conversation</h2>
+<ol id="log" aria-live="polite" aria-label="Conversation"></ol>
+<p id="partial" aria-live="off"></p>
+<form id="text-form">
+  <label class="visually-hidden" for="text">Message</label>
+  <input id="text" type="text" autocomplete="off" placeholder="Type a message" maxlength="16000">
+  <button type="submit">Send</button>
+</form>
+<h2>Turn timings</h2>
+<ul id="metrics" aria-label="Turn timings"></ul>
+<ul id="errors" role="alert" aria-label="Errors"></ul>
+</main>
+<script>
+const WS_PATH = ${scriptJson(wsPath)};
+const WORKLETS = ${scriptJson(WORKLETS)};
+${SCRIPT}
+</script>
+</body>
+</html>
+`;
+}
