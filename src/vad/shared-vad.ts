@@ -23,6 +23,7 @@ import {
   type LoadModelOptions,
   type VadModel,
 } from './model.js';
+import { WindowQueue } from './window-queue.js';
 
 /** Called once per pushed window, in push order. `window` is valid only during the call. */
 export type VadResultCallback = (error: VadError | undefined, probability: number, window: Float32Array) => void;
@@ -47,22 +48,19 @@ export interface SharedVadStats {
   readonly failedBatches: number;
 }
 
-interface Pending {
-  readonly samples: Float32Array;
-  callback: VadResultCallback | undefined;
-}
-
 /** One stream's handle on the shared model. */
 export class VadInferenceStream {
   readonly #owner: SharedVad;
   /** @internal [h(128), c(128)] */
   readonly state = new Float32Array(2 * SILERO_STATE);
+  /** @internal view of `state`: h */
+  readonly h = this.state.subarray(0, SILERO_STATE);
+  /** @internal view of `state`: c */
+  readonly c = this.state.subarray(SILERO_STATE);
   /** @internal the previous window's last 64 samples */
   readonly context = new Float32Array(SILERO_CONTEXT);
-  /** @internal */
-  readonly queue: Pending[] = [];
-  /** @internal */
-  readonly pool: Float32Array[] = [];
+  /** @internal windows waiting to be scored, oldest first (the head may be in the running batch) */
+  readonly queue = new WindowQueue<VadError>();
   /** @internal true while listed as waiting for a batch */
   waiting = false;
   /** @internal true while its head window is in the running batch */
@@ -95,14 +93,11 @@ export class VadInferenceStream {
     }
     // Silero maps NaN to plausible-looking probabilities, so bad samples are refused up front
     // (VadStream sanitizes them before they get here).
-    for (let i = 0; i < SILERO_WINDOW; i++) {
-      if (!Number.isFinite(window[i])) {
-        throw new AudioFormatError('audio_invalid_samples', `VAD window sample ${i} is ${String(window[i])}`);
-      }
+    if (!allFinite(window, SILERO_WINDOW)) {
+      const i = window.findIndex((v) => !Number.isFinite(v));
+      throw new AudioFormatError('audio_invalid_samples', `VAD window sample ${i} is ${String(window[i])}`);
     }
-    const samples = this.pool.pop() ?? new Float32Array(SILERO_WINDOW);
-    samples.set(window);
-    this.queue.push({ samples, callback });
+    this.queue.push(window, callback);
     this.#owner.enqueue(this);
   }
 
@@ -124,7 +119,7 @@ export class VadInferenceStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const pending of this.queue) pending.callback = undefined;
+    this.queue.dropCallbacks();
     this.#owner.release(this);
   }
 }
@@ -146,6 +141,8 @@ export class SharedVad {
   #input = new Float32Array(0);
   #state = new Float32Array(0);
   #batch: VadInferenceStream[] = [];
+  /** Holds a window dropped on queue overflow while its callback runs. */
+  readonly #dropped = new Float32Array(SILERO_WINDOW);
   #stats = { batches: 0, windows: 0, largestBatch: 0, failedBatches: 0 };
 
   constructor(options: SharedVadOptions = {}) {
@@ -177,7 +174,7 @@ export class SharedVad {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const stream of this.#waiting) for (const pending of stream.queue) pending.callback = undefined;
+    for (const stream of this.#waiting) stream.queue.dropCallbacks();
     this.#waiting = [];
     const model = this.#model ?? (await this.#loading?.catch(() => undefined));
     this.#model = undefined;
@@ -189,11 +186,9 @@ export class SharedVad {
     if (stream.queue.length > this.#maxQueue) {
       // A stream far behind real time: fail its oldest window rather than grow without bound.
       // Index 1, never the head: the head may be in the running batch.
-      const dropped = stream.queue.splice(1, 1)[0];
-      if (dropped !== undefined) {
-        stream.pool.push(dropped.samples);
-        dropped.callback?.(new VadError('vad_inference_failed', 'VAD queue overflow: window dropped'), 0, dropped.samples);
-      }
+      const dropped = this.#dropped;
+      const callback = stream.queue.removeSecond(dropped);
+      callback?.(new VadError('vad_inference_failed', 'VAD queue overflow: window dropped'), 0, dropped);
     }
     if (!stream.waiting && !stream.inFlight) {
       stream.waiting = true;
@@ -233,6 +228,7 @@ export class SharedVad {
           : loadSileroModel({
               ...(this.#options.modelPath === undefined ? {} : { modelPath: this.#options.modelPath }),
               ...(this.#options.sessionOptions === undefined ? {} : { sessionOptions: this.#options.sessionOptions }),
+              ...(this.#options.graph === undefined ? {} : { graph: this.#options.graph }),
             });
       this.#loading = loading.then(
         (model) => {
@@ -290,22 +286,25 @@ export class SharedVad {
     this.#grow(n);
     const input = this.#input;
     const state = this.#state;
+    const cBase = n * SILERO_STATE;
     for (let i = 0; i < n; i++) {
       const stream = batch[i] as VadInferenceStream;
-      const head = stream.queue[0] as Pending;
       const row = i * SILERO_INPUT;
       input.set(stream.context, row);
-      input.set(head.samples, row + SILERO_CONTEXT);
-      state.set(stream.state.subarray(0, SILERO_STATE), i * SILERO_STATE);
-      state.set(stream.state.subarray(SILERO_STATE), (n + i) * SILERO_STATE);
+      input.set(stream.queue.head(), row + SILERO_CONTEXT);
+      // [h, c] of the stream -> row i of the h block and of the c block.
+      state.set(stream.h, i * SILERO_STATE);
+      state.set(stream.c, cBase + i * SILERO_STATE);
     }
     this.#stats.batches++;
     this.#stats.windows += n;
     if (n > this.#stats.largestBatch) this.#stats.largestBatch = n;
     try {
       const out = await model.run(input, state, n);
+      // One pass over the whole output; rows are checked one by one only if something is not finite.
+      const finite = allFinite(out.probabilities, n) && allFinite(out.state, 2 * n * SILERO_STATE);
       for (let i = 0; i < n; i++) {
-        this.#deliver(batch[i] as VadInferenceStream, out.probabilities, out.state, i, n);
+        this.#deliver(batch[i] as VadInferenceStream, out.probabilities, out.state, i, n, finite);
       }
     } catch (error) {
       this.#stats.failedBatches++;
@@ -330,25 +329,33 @@ export class SharedVad {
       state.set(this.#state.subarray((n + i) * SILERO_STATE, (n + i + 1) * SILERO_STATE), SILERO_STATE);
       try {
         const out = await model.run(input, state, 1);
-        this.#deliver(stream, out.probabilities, out.state, 0, 1);
+        this.#deliver(stream, out.probabilities, out.state, 0, 1, false);
       } catch (error) {
         this.#fail(stream, error);
       }
     }
   }
 
-  #deliver(stream: VadInferenceStream, probabilities: Float32Array, nextState: Float32Array, i: number, n: number): void {
+  #deliver(stream: VadInferenceStream, probabilities: Float32Array, nextState: Float32Array, i: number, n: number, finite: boolean): void {
     const probability = probabilities[i];
-    const h = nextState.subarray(i * SILERO_STATE, (i + 1) * SILERO_STATE);
-    const c = nextState.subarray((n + i) * SILERO_STATE, (n + i + 1) * SILERO_STATE);
-    if (probability === undefined || !Number.isFinite(probability) || !allFinite(h) || !allFinite(c)) {
+    const h = i * SILERO_STATE;
+    const c = (n + i) * SILERO_STATE;
+    if (
+      probability === undefined ||
+      (!finite && (!Number.isFinite(probability) || !allFinite(nextState, SILERO_STATE, h) || !allFinite(nextState, SILERO_STATE, c)))
+    ) {
       this.#fail(stream, new Error(`non-finite VAD output (${String(probability)})`));
       return;
     }
-    stream.state.set(h, 0);
-    stream.state.set(c, SILERO_STATE);
-    const head = stream.queue[0] as Pending;
-    stream.context.set(head.samples.subarray(SILERO_WINDOW - SILERO_CONTEXT));
+    const own = stream.state;
+    for (let k = 0; k < SILERO_STATE; k++) {
+      own[k] = nextState[h + k] as number;
+      own[SILERO_STATE + k] = nextState[c + k] as number;
+    }
+    const samples = stream.queue.buffer;
+    const tail = stream.queue.headOffset + SILERO_WINDOW - SILERO_CONTEXT;
+    const context = stream.context;
+    for (let k = 0; k < SILERO_CONTEXT; k++) context[k] = samples[tail + k] as number;
     this.#complete(stream, undefined, probability);
   }
 
@@ -362,14 +369,17 @@ export class SharedVad {
 
   /** Pops the head window of `stream` and calls its callback; a throwing callback is logged, not propagated. */
   #complete(stream: VadInferenceStream, error: VadError | undefined, probability: number): void {
-    const head = stream.queue.shift();
-    if (head === undefined) return;
-    try {
-      head.callback?.(error, probability, head.samples);
-    } catch (thrown) {
-      this.#logger.error({ err: thrown }, 'VAD result callback threw');
+    const queue = stream.queue;
+    if (queue.length === 0) return;
+    const callback = queue.headCallback();
+    if (callback !== undefined) {
+      try {
+        callback(error, probability, queue.head());
+      } catch (thrown) {
+        this.#logger.error({ err: thrown }, 'VAD result callback threw');
+      }
     }
-    stream.pool.push(head.samples);
+    queue.shift(); // after the callback, so the window it read stays intact
   }
 
   #finishBatch(batch: VadInferenceStream[]): void {
@@ -401,9 +411,25 @@ export class SharedVad {
   }
 }
 
-function allFinite(values: Float32Array): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
+/**
+ * True if `length` values from `offset` are all finite. x·0 is 0 for finite x and NaN for NaN/±Infinity;
+ * four running sums keep the loop short and branch-free (the hot path checks every pushed window).
+ */
+function allFinite(values: Float32Array, length: number, offset = 0): boolean {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const end = offset + length;
+  let i = offset;
+  for (; i + 3 < end; i += 4) {
+    a += (values[i] as number) * 0;
+    b += (values[i + 1] as number) * 0;
+    c += (values[i + 2] as number) * 0;
+    d += (values[i + 3] as number) * 0;
+  }
+  for (; i < end; i++) a += (values[i] as number) * 0;
+  return a + b + c + d === 0;
 }
 
 let shared: SharedVad | undefined;

@@ -133,6 +133,27 @@ describe('SharedVad', () => {
     void vad.close();
   });
 
+  it('a stream over maxQueuePerStream loses its second-oldest windows, each with one error callback', async () => {
+    const vad = new SharedVad({ model: { run: (i, s, n) => model.run(i, s, n), close: async () => {} }, maxQueuePerStream: 2 });
+    const stream = vad.openStream();
+    const windows = windowsOf('hello.16k.wav');
+    const calls: Array<[number, string]> = [];
+    for (let k = 0; k < 5; k++) stream.push(windows[k]!, (error) => calls.push([k, error === undefined ? 'ok' : error.code]));
+    await new Promise<void>((resolve) => {
+      const other = vad.openStream();
+      other.push(windows[0]!, () => resolve());
+    });
+    while (calls.length < 5) await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual([
+      [1, 'vad_inference_failed'],
+      [2, 'vad_inference_failed'],
+      [3, 'vad_inference_failed'],
+      [0, 'ok'],
+      [4, 'ok'],
+    ]);
+    await vad.close();
+  });
+
   it('a closed stream drops its queued windows without calling back', async () => {
     const vad = borrow(model);
     const stream = vad.openStream();
