@@ -10,3 +10,26 @@ export * as history from './session/history.js';
 export { type AudioSink, createPlayoutLogic, estimateWordTimings } from './session/playout.js';
 export { sessionMachine, stateName, DEFAULT_SESSION_SETTINGS, type SessionEvent, type SessionEmitted, type SessionInput, type SessionSettings } from '../machines/session.js';
 export { replyMachine, playedText, DEFAULT_REPLY_SETTINGS, type ReplySettings } from '../machines/reply.js';
+export { applyGuard, type Guard, type GuardInput, type GuardVerdict } from './session/actors.js';
+export { MemorySessionStore, type SessionRecord, type SessionStore } from './session/store.js';
+
+// The server (library mode).
+export * from './server/index.js';
+
+// Providers: contracts above; implementations, detection and resilience here.
+export * from './providers/index.js';
+
+// Audio and VAD building blocks.
+export { Resampler, resampleAll, readWav, writeWav, OpusEncoder, OpusDecoder, PlayoutClock, InboundPipeline, int16ToFloat32, float32ToInt16 } from './audio/index.js';
+export { SharedVad, getSharedVad, VadStream, createVadActor, DEFAULT_VAD_CONFIG, resolveVadConfig, type VadConfig, type VadEvent } from './vad/index.js';
+
+// Transports.
+export { WebSocketAudioTransport, WebRtcTransport, type AudioTransport } from './transport/index.js';
+
+// Motion Server (Spatius-compatible) client, link, local server and client feed.
+export { MotionClient, MotionError, LocalMotionServer, createMotionLinkActor, runMotionServer, type MotionLinkOptions } from './motion/index.js';
+export { avatarAudio, avatarFrames, avatarInterrupt, feedFromMotion, toDemoShape, type AvatarFeedMessage } from './motion/feed.js';
+export { motionLinkMachine } from '../machines/motion-link.js';
+
+// The wire protocol (also available as voxstate/protocol).
+export { PROTOCOL_VERSION, parseClientMessage, parseServerMessage, serializeClientMessage, serializeServerMessage, ERROR_CODES, CLOSE_CODES } from './protocol/index.js';

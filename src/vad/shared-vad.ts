@@ -28,11 +28,20 @@ import { WindowQueue } from './window-queue.js';
 /** Called once per pushed window, in push order. `window` is valid only during the call. */
 export type VadResultCallback = (error: VadError | undefined, probability: number, window: Float32Array) => void;
 
+/** `batchWindowMs: 'auto'`: from this many open streams on, wait this long to fill batches. */
+export const AUTO_BATCH = { fromStreams: 16, waitMs: 10 } as const;
+
 export interface SharedVadOptions extends LoadModelOptions {
   /** A ready model, or a factory called once on first use. Default: load Silero v5 with ORT. */
   readonly model?: VadModel | (() => Promise<VadModel>);
-  /** How long to wait for more streams before running a batch. Default 0 = the same event-loop turn. */
-  readonly batchWindowMs?: number;
+  /**
+   * How long a window waits for other streams' windows before a batch runs. A number is used as it is
+   * (0 = the same event-loop turn). `'auto'` (default) runs at once while fewer than 16 streams are
+   * open (latency first, CPU is plentiful) and waits up to 10 ms beyond that: live streams deliver
+   * their windows spread over each 32 ms, and waiting gathers them into batches several times larger,
+   * which costs far less CPU per window (bench/vad.ts prints both).
+   */
+  readonly batchWindowMs?: number | 'auto';
   /** Most windows per inference. Default 1024. */
   readonly maxBatchSize?: number;
   /** Most windows a single stream may have queued; older ones beyond it fail with an error. Default 1024 (≈ 33 s of audio). */
@@ -127,7 +136,7 @@ export class VadInferenceStream {
 export class SharedVad {
   readonly #options: SharedVadOptions;
   readonly #logger: Logger;
-  readonly #batchWindowMs: number;
+  readonly #batchWindowMs: number | 'auto';
   readonly #maxBatch: number;
   readonly #maxQueue: number;
   #model: VadModel | undefined;
@@ -148,7 +157,8 @@ export class SharedVad {
   constructor(options: SharedVadOptions = {}) {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger();
-    this.#batchWindowMs = Math.max(0, options.batchWindowMs ?? 0);
+    const window = options.batchWindowMs ?? 'auto';
+    this.#batchWindowMs = window === 'auto' ? 'auto' : Math.max(0, window);
     this.#maxBatch = Math.max(1, Math.floor(options.maxBatchSize ?? 1024));
     this.#maxQueue = Math.max(1, Math.floor(options.maxQueuePerStream ?? 1024));
     if (options.model !== undefined && typeof options.model !== 'function') this.#model = options.model;
@@ -214,8 +224,9 @@ export class SharedVad {
       this.#scheduled = false;
       void this.#flush();
     };
-    if (this.#batchWindowMs === 0) setImmediate(run);
-    else setTimeout(run, this.#batchWindowMs);
+    const wait = this.#batchWindowMs === 'auto' ? (this.#streams < AUTO_BATCH.fromStreams ? 0 : AUTO_BATCH.waitMs) : this.#batchWindowMs;
+    if (wait === 0) setImmediate(run);
+    else setTimeout(run, wait);
   }
 
   #loadModel(): Promise<VadModel> {
