@@ -10,7 +10,7 @@ import type { Guard } from '../session/actors.js';
 import type { SessionOptions } from '../session/config.js';
 import { createSession, newResumeToken } from '../session/session.js';
 import { CallLedger, FakeLlm, type FakeLlmOptions, FakeStt, FakeTts, type FakeTtsOptions, type FailurePlan } from '../providers/fake/index.js';
-import type { ChatMessage, PcmFloat, Tool } from '../providers/types.js';
+import type { ChatMessage, PcmFloat, Providers, Tool } from '../providers/types.js';
 import { VirtualClock } from './virtual-clock.js';
 
 export type SimRecord =
@@ -31,6 +31,8 @@ export interface SimulationOptions {
   readonly llm?: Omit<FakeLlmOptions, 'respond' | 'clock' | 'ledger'>;
   readonly tts?: Omit<FakeTtsOptions, 'clock' | 'ledger'>;
   readonly stt?: { readonly latencyMs?: number | ((call: number) => number); readonly fail?: FailurePlan };
+  /** Your own providers in place of the fakes (e.g. the LLM under test); the others stay fakes. */
+  readonly providers?: Partial<Providers>;
   /** Outbound (transport) sample rate. Default 24 000 (the fake TTS rate, so no resampling). */
   readonly outputSampleRate?: number;
 }
@@ -70,7 +72,7 @@ export class Simulation {
     const sampleRate = options.outputSampleRate ?? this.tts.sampleRate;
     this.actor = createSession(
       {
-        providers: { stt: this.stt, llm: this.llm, tts: this.tts },
+        providers: { stt: options.providers?.stt ?? this.stt, llm: options.providers?.llm ?? this.llm, tts: options.providers?.tts ?? this.tts },
         output: { sampleRate, send: (_frame, meta) => this.#record({ kind: 'frame', replyId: meta.replyId }) },
         clock,
         resumeToken: this.resumeToken,
