@@ -87,7 +87,7 @@ class Playout extends AudioWorkletProcessor {
       const n = Math.min(out.length - i, chunk.samples.length - this.head);
       out.set(chunk.samples.subarray(this.head, this.head + n), i);
       i += n; this.head += n; this.queued -= n; this.played += n; this.sinceReport += n;
-      if (this.head === chunk.samples.length) { this.queue.shift(); this.head = 0; }
+      if (this.head === chunk.samples.length) { this.queue.shift(); this.head = 0; this.frames++; }
     }
     out.fill(0, i);
     if (this.queue.length === 0 && this.primed) { this.primed = false; this.report(); }
@@ -106,7 +106,7 @@ const $ = (id) => document.getElementById(id);
 const ui = { state: $('state'), conn: $('conn'), log: $('log'), partial: $('partial'), metrics: $('metrics'),
   errors: $('errors'), start: $('start'), stop: $('stop'), reconnect: $('reconnect'), form: $('text-form'), text: $('text') };
 const view = { state: 'disconnected', connected: false, micOn: false, framesReceived: 0, framesPlayed: 0, replies: 0, transcripts: 0, errors: 0 };
-window.__voxstate = new Proxy(view, { set: () => false, defineProperty: () => false, deleteProperty: () => false });
+Object.defineProperty(window, '__voxstate', { value: new Proxy(view, { set: () => false, defineProperty: () => false, deleteProperty: () => false }) });
 
 let ws = null, session = null, attempt = 0, retryTimer = 0, gaveUp = false;
 let rate = 16000, ctx = null, playout = null, mic = null, upsample = null;
@@ -166,7 +166,7 @@ function connect() {
     ws = null;
     flush();
     // A refused, unknown or expired session is final: start a new one. 1000/1008/other 44xx: stop.
-    if (e.code === 4403 || e.code === 4404 || e.code === 4408) session = null;
+    if (e.code === 1000 || e.code === 4403 || e.code === 4404 || e.code === 4408) session = null;
     const retry = e.code === 4403 || e.code === 4404 || e.code === 4408 || !(e.code === 1000 || e.code === 1008 || (e.code >= 4400 && e.code < 4500));
     if (!retry || attempt >= 8) {
       gaveUp = true;
@@ -340,7 +340,10 @@ ui.form.addEventListener('submit', async (e) => {
   addLine('You (typed)', text, 'user');
   ui.text.value = '';
 });
-addEventListener('pagehide', () => { if (ws) ws.close(1000); if (mic) mic.stream.getTracks().forEach((t) => t.stop()); });
+addEventListener('pagehide', () => {
+  send({ type: 'session.close', reason: 'page closed' });
+  if (mic) mic.stream.getTracks().forEach((t) => t.stop());
+});
 connect();
 `;
 
