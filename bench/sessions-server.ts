@@ -18,8 +18,8 @@ const server = new VoiceServer({
   port: 0,
   providers: {
     stt: new FakeStt({ recognize: () => 'hello there how are you today' }),
-    llm: new FakeLlm({ respond: () => ['I am fine, thank you.'] }),
-    tts: new FakeTts({ sampleRate: 16_000, msPerWord: 150 }),
+    llm: new FakeLlm({ respond: () => [process.env['BENCH_REPLY'] ?? 'I am fine, thank you.'] }),
+    tts: new FakeTts({ sampleRate: 16_000, msPerWord: Number(process.env['BENCH_MS_PER_WORD'] ?? 150) }),
   },
   session: { limits: { maxSessions: 10_000, maxPerIp: 10_000, maxPerPrincipal: 10_000 } },
   maxMessagesPerSecond: 1_000,

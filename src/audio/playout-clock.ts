@@ -30,8 +30,9 @@ export interface PlayoutClockOptions {
   readonly frameMs?: number;
   readonly clock?: Clock;
   /**
-   * How many overdue frames may go out back to back after a stall (event-loop block). Beyond this the
-   * schedule re-anchors instead of bursting (a late stream, not a fast one). Default 10 (200 ms).
+   * How many overdue frames may go out back to back after a stall (event-loop block), so the stream
+   * keeps its real-time rate overall; the client's jitter buffer absorbs the burst. Beyond this the
+   * schedule re-anchors instead (a late stream, not a fast one). Default 25 (500 ms).
    */
   readonly maxCatchUpFrames?: number;
   readonly logger?: Logger;
@@ -57,7 +58,7 @@ export class PlayoutClock {
     if (!(this.frameMs > 0)) throw new RangeError(`frameMs must be > 0, got ${this.frameMs}`);
     this.#clock = options.clock ?? realClock;
     this.#onFrame = options.onFrame;
-    this.#maxCatchUp = Math.max(1, options.maxCatchUpFrames ?? 10);
+    this.#maxCatchUp = Math.max(1, options.maxCatchUpFrames ?? 25);
     this.#logger = options.logger;
   }
 

@@ -5,7 +5,7 @@
 import { fromCallback, fromPromise } from 'xstate';
 import type { LlmActorEvent, LlmActorInput, ToolResult, TtsActorEvent, TtsActorInput } from '../../machines/reply.js';
 import { isAbortError, isVoxError, ProviderError } from '../errors.js';
-import type { LlmProvider, PcmFloat, SttProvider, Tool, ToolCall, TtsProvider } from '../providers/types.js';
+import type { LlmProvider, PcmFloat, SttProvider, Tool, ToolCall, TtsProvider, WordTiming } from '../providers/types.js';
 
 export interface ErrorInfo {
   readonly code: string;
@@ -84,17 +84,50 @@ export function createTtsActor(tts: TtsProvider, voice?: string, guard?: Guard) 
         if (signal.aborted) return;
         if (text !== input.text) sendBack({ type: 'tts.rewrite', segment: input.segment, text });
         const options = voice === undefined ? { signal } : { signal, voice };
+        // The first chunk goes out at once (time to first audio); chunks that arrive together after it
+        // (a TTS faster than real time) are merged into one event per event-loop turn, so a fast
+        // provider does not flood the reply machine with hundreds of tiny events.
+        let sentFirst = false;
+        let pending: { pcm: Int16Array[]; samples: number; sampleRate: number; words: WordTiming[] | undefined } | undefined;
+        let scheduled = false;
+        const flush = (): void => {
+          scheduled = false;
+          const batch = pending;
+          pending = undefined;
+          if (batch === undefined || signal.aborted) return;
+          const pcm = batch.pcm.length === 1 ? (batch.pcm[0] as Int16Array) : new Int16Array(batch.samples);
+          if (batch.pcm.length > 1) {
+            let offset = 0;
+            for (const part of batch.pcm) {
+              pcm.set(part, offset);
+              offset += part.length;
+            }
+          }
+          sendBack(
+            batch.words === undefined
+              ? { type: 'tts.chunk', segment: input.segment, pcm, sampleRate: batch.sampleRate }
+              : { type: 'tts.chunk', segment: input.segment, pcm, sampleRate: batch.sampleRate, words: batch.words },
+          );
+        };
         for await (const chunk of text.length === 0 ? [] : tts.synthesize(text, options)) {
           if (signal.aborted) return;
           if (!(chunk.pcm instanceof Int16Array) || !Number.isInteger(chunk.sampleRate) || chunk.sampleRate < 8000) {
             throw new ProviderError('provider_bad_response', 'tts', `TTS returned unusable audio (sampleRate ${String(chunk.sampleRate)})`);
           }
-          sendBack(
-            chunk.words === undefined
-              ? { type: 'tts.chunk', segment: input.segment, pcm: chunk.pcm, sampleRate: chunk.sampleRate }
-              : { type: 'tts.chunk', segment: input.segment, pcm: chunk.pcm, sampleRate: chunk.sampleRate, words: chunk.words },
-          );
+          if (pending !== undefined && pending.sampleRate !== chunk.sampleRate) flush();
+          pending ??= { pcm: [], samples: 0, sampleRate: chunk.sampleRate, words: undefined };
+          pending.pcm.push(chunk.pcm);
+          pending.samples += chunk.pcm.length;
+          if (chunk.words !== undefined) pending.words = [...(pending.words ?? []), ...chunk.words];
+          if (!sentFirst) {
+            sentFirst = true;
+            flush();
+          } else if (!scheduled) {
+            scheduled = true;
+            setImmediate(flush);
+          }
         }
+        flush();
         if (!signal.aborted) sendBack({ type: 'tts.done', segment: input.segment });
       } catch (error) {
         if (!signal.aborted && !isAbortError(error)) {

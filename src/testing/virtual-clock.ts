@@ -7,9 +7,13 @@ interface Timer {
   readonly fn: () => void;
 }
 
-/** Lets every pending microtask (promise continuations, async generators) run. */
-export function drainMicrotasks(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/**
+ * Lets every pending microtask (promise continuations, async generators) run, and the immediates
+ * they schedule (two event-loop turns).
+ */
+export async function drainMicrotasks(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
