@@ -147,6 +147,7 @@ export async function runServe(
   }
   const http = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   out(`voxstate listening: ${address.url}  (health: ${http}/health)`);
+  out(`talk to it: open ${http}/ in a browser (microphone or typed text)`);
   return {
     server,
     url: address.url,
