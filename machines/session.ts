@@ -140,6 +140,31 @@ function heardText(context: SessionContext): string {
 /** Cancel the current reply, keeping only what was heard (barge-in confirmed, user typed, user asked to stop). */
 const CANCEL_REPLY = ['emitCancelled', 'recordHeardText', 'stopReply', 'forgetReply', 'interruptMotion'] as const;
 
+type ReplyEnd = Extract<SessionEvent, { type: 'reply.done' | 'reply.failed' }>;
+const endText = (event: ReplyEnd): string => (event.type === 'reply.done' ? event.text : event.playedText);
+
+/** The reply finished and its audio drained: all of it was heard. */
+const COMMIT_REPLY = [
+  { type: 'emitReplyDone', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event), interrupted: false }) },
+  { type: 'recordReplyText', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event) }) },
+  'stopReply',
+  'forgetReply',
+] as const;
+
+/** The reply failed (provider error): report it and keep what was heard, marked as cut. */
+const FAIL_REPLY = [
+  {
+    type: 'emitError',
+    params: ({ event }: { event: ReplyEnd }) =>
+      event.type === 'reply.failed' ? { code: event.error.code, message: event.error.message } : { code: 'internal', message: 'reply failed' },
+  },
+  { type: 'emitReplyDone', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event), interrupted: true }) },
+  { type: 'recordPartialText', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event) }) },
+  'stopReply',
+  'forgetReply',
+  'interruptMotion',
+] as const;
+
 function wordCount(text: string): number {
   return text.split(/\s+/).filter((w) => w.length > 0).length;
 }
@@ -164,7 +189,8 @@ export const sessionMachine = setup({
      * the session's secret. The default refuses every resume.
      */
     resumeTokenValid: (_: { context: SessionContext; event: SessionEvent }) => false,
-    isCurrentReply: ({ context }, params: { replyId: number }) => context.reply !== undefined && params.replyId === context.turn,
+    /** The event comes from the live reply (a stopped one may still have events in flight). */
+    isCurrentReply: ({ context, event }) => context.reply !== undefined && 'replyId' in event && event.replyId === context.turn,
     replyAudioStarted: ({ context }) => context.reply?.getSnapshot().context.audioStarted ?? false,
     nothingToSay: ({ context }, params: { text: string }) => params.text.trim().length === 0 && context.queuedText.length === 0,
     hasLaterUtterance: ({ context }) => context.laterUtterance !== undefined,
@@ -313,47 +339,39 @@ export const sessionMachine = setup({
     // Reply bookkeeping, the same in every state a reply can be alive in (states override it
     // where the event also moves the session).
     'reply.delta': {
-      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      guard: 'isCurrentReply',
       actions: { type: 'emitDelta', params: ({ event }) => ({ replyId: event.replyId, text: event.text }) },
     },
     'reply.toolCalls': {
-      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      guard: 'isCurrentReply',
       actions: [
         { type: 'recordToolCalls', params: ({ event }) => ({ calls: event.calls }) },
         { type: 'emitToolCalls', params: ({ event }) => ({ calls: event.calls }) },
       ],
     },
     'reply.toolResults': {
-      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      guard: 'isCurrentReply',
       actions: [
         { type: 'recordToolResults', params: ({ event }) => ({ results: event.results }) },
         { type: 'emitToolResults', params: ({ event }) => ({ results: event.results }) },
       ],
     },
     'reply.audioStart': {
-      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+      guard: 'isCurrentReply',
       actions: { type: 'emitAudioStart', params: ({ event }) => ({ replyId: event.replyId, sampleRate: event.sampleRate }) },
     },
-    'reply.done': {
-      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-      actions: [
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
-        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
-        'stopReply',
-        'forgetReply',
-      ],
-    },
-    'reply.failed': {
-      guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-      actions: [
-        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
-        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
-        'stopReply',
-        'forgetReply',
-        'interruptMotion',
-      ],
-    },
+    // A reply that ends (finished, or failed) sends the session back to listening — to the user's
+    // speech when it ended during an unconfirmed interruption, nowhere while suspended.
+    'reply.done': [
+      { guard: and(['isCurrentReply', stateIn('#session.active.interrupted.userSpeaking')]), target: '.active.listening.userSpeaking', actions: COMMIT_REPLY },
+      { guard: and(['isCurrentReply', stateIn('#session.active')]), target: '.active.listening', actions: COMMIT_REPLY },
+      { guard: 'isCurrentReply', actions: COMMIT_REPLY },
+    ],
+    'reply.failed': [
+      { guard: and(['isCurrentReply', stateIn('#session.active.interrupted.userSpeaking')]), target: '.active.listening.userSpeaking', actions: FAIL_REPLY },
+      { guard: and(['isCurrentReply', stateIn('#session.active')]), target: '.active.listening', actions: FAIL_REPLY },
+      { guard: 'isCurrentReply', actions: FAIL_REPLY },
+    ],
   },
   states: {
     active: {
@@ -361,6 +379,19 @@ export const sessionMachine = setup({
       on: {
         'transport.lost': '#session.suspended',
         'stt.partial': { actions: { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) } },
+        // Typed while the agent thinks, speaks or is being interrupted: the reply is cut to what was
+        // heard and the text starts the next turn. (listening and transcribing handle it themselves.)
+        'user.text': {
+          guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+          target: '.thinking',
+          reenter: true,
+          actions: [
+            ...CANCEL_REPLY,
+            { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
+            'startReply',
+            { type: 'emitTurnStart', params: { source: 'text' } },
+          ],
+        },
       },
       states: {
         listening: {
@@ -531,83 +562,18 @@ export const sessionMachine = setup({
         thinking: {
           on: {
             'reply.audioStart': {
-              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
+              guard: 'isCurrentReply',
               target: 'speaking',
               actions: { type: 'emitAudioStart', params: ({ event }) => ({ replyId: event.replyId, sampleRate: event.sampleRate }) },
             },
             'vad.speechStart': { target: 'interrupted', actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) } },
             'user.interrupt': { target: 'listening', actions: CANCEL_REPLY },
-            'user.text': {
-              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
-              target: 'thinking',
-              reenter: true,
-              actions: [
-                ...CANCEL_REPLY,
-                { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
-                'startReply',
-                { type: 'emitTurnStart', params: { source: 'text' } },
-              ],
-            },
-            'reply.done': {
-              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-              target: 'listening',
-              actions: [
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
-        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
-        'stopReply',
-        'forgetReply',
-      ],
-            },
-            'reply.failed': {
-              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-              target: 'listening',
-              actions: [
-        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
-        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
-        'stopReply',
-        'forgetReply',
-        'interruptMotion',
-      ],
-            },
           },
         },
         speaking: {
           on: {
             'vad.speechStart': { target: 'interrupted', actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) } },
             'user.interrupt': { target: 'listening', actions: CANCEL_REPLY },
-            'user.text': {
-              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
-              target: 'thinking',
-              actions: [
-                ...CANCEL_REPLY,
-                { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
-                'startReply',
-                { type: 'emitTurnStart', params: { source: 'text' } },
-              ],
-            },
-            'reply.done': {
-              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-              target: 'listening',
-              actions: [
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
-        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
-        'stopReply',
-        'forgetReply',
-      ],
-            },
-            'reply.failed': {
-              guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-              target: 'listening',
-              actions: [
-        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
-        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
-        'stopReply',
-        'forgetReply',
-        'interruptMotion',
-      ],
-            },
           },
         },
         interrupted: {
@@ -615,18 +581,6 @@ export const sessionMachine = setup({
           // interruption is confirmed.
           entry: 'pauseOutput',
           initial: 'userSpeaking',
-          on: {
-            'user.text': {
-              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
-              target: 'thinking',
-              actions: [
-                ...CANCEL_REPLY,
-                { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
-                'startReply',
-                { type: 'emitTurnStart', params: { source: 'text' } },
-              ],
-            },
-          },
           states: {
             userSpeaking: {
               after: {
@@ -643,28 +597,6 @@ export const sessionMachine = setup({
                   target: 'falseAlarm',
                   actions: { type: 'emitSpeechEnd', params: ({ event }) => ({ atMs: event.atMs, durationMs: event.durationMs }) },
                 },
-                'reply.done': {
-                  guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-                  target: '#session.active.listening.userSpeaking',
-                  actions: [
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
-        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
-        'stopReply',
-        'forgetReply',
-      ],
-                },
-                'reply.failed': {
-                  guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-                  target: '#session.active.listening.userSpeaking',
-                  actions: [
-        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
-        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
-        'stopReply',
-        'forgetReply',
-        'interruptMotion',
-      ],
-                },
               },
             },
             falseAlarm: {
@@ -680,28 +612,6 @@ export const sessionMachine = setup({
                   actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) },
                 },
                 'user.interrupt': { target: '#session.active.listening', actions: CANCEL_REPLY },
-                'reply.done': {
-                  guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-                  target: '#session.active.listening',
-                  actions: [
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.text, interrupted: false }) },
-        { type: 'recordReplyText', params: ({ event }) => ({ text: event.text }) },
-        'stopReply',
-        'forgetReply',
-      ],
-                },
-                'reply.failed': {
-                  guard: { type: 'isCurrentReply', params: ({ event }) => ({ replyId: event.replyId }) },
-                  target: '#session.active.listening',
-                  actions: [
-        { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
-        { type: 'emitReplyDone', params: ({ event }) => ({ text: event.playedText, interrupted: true }) },
-        { type: 'recordPartialText', params: ({ event }) => ({ text: event.playedText }) },
-        'stopReply',
-        'forgetReply',
-        'interruptMotion',
-      ],
-                },
               },
             },
           },
