@@ -230,16 +230,25 @@ export class ClientConnection {
       this.#error('protocol_unsupported_version', `protocol ${message.protocol} is not supported (this server speaks ${PROTOCOL_VERSION})`, true);
       return;
     }
-    const host = this.#ctx.registry.get(message.sessionId);
+    let host = this.#ctx.registry.get(message.sessionId);
     if (host === undefined || host.closed) {
       if (this.#ctx.registry.expired(message.sessionId)) {
         this.#error('session_expired', 'the session was not resumed within its TTL and has ended', true);
-      } else {
-        this.#error('session_not_found', 'no such session', true);
+        return;
       }
-      return;
-    }
-    if (host.connected || !host.resume(message.resumeToken)) {
+      const restored = await this.#ctx.restore(message.sessionId, message.resumeToken);
+      if (restored === 'missing') {
+        this.#error('session_not_found', 'no such session', true);
+        return;
+      }
+      if (restored === 'refused') {
+        this.#error('session_resume_refused', 'the session cannot be resumed with this token', true);
+        return;
+      }
+      host = restored;
+      this.#ctx.registry.add(host, this.#ip, undefined);
+      host.start();
+    } else if (host.connected || !host.resume(message.resumeToken)) {
       this.#error('session_resume_refused', 'the session cannot be resumed with this token', true);
       return;
     }

@@ -20,6 +20,7 @@ export interface NewHost {
   readonly audio: NegotiatedAudio;
   readonly language?: string;
   readonly voice?: string;
+  readonly history?: readonly import('../providers/types.js').ChatMessage[];
 }
 
 export interface ServerContext {
@@ -30,6 +31,11 @@ export interface ServerContext {
   authenticate(token: string | undefined): Promise<string | undefined | false>;
   createHost(spec: NewHost): SessionHost;
   audioOf(host: SessionHost): NegotiatedAudio;
+  /**
+   * Rebuilds a session that is not live here from the session store (a restart, another server):
+   * `refused` when the token does not match, `missing` when there is no such record.
+   */
+  restore(sessionId: string, resumeToken: string): Promise<SessionHost | 'refused' | 'missing'>;
   connected(connection: ClientConnection, info: ConnectionInfo): void;
   disconnected(connection: ClientConnection, timing: DisconnectTiming): void;
   reportError(sessionId: string | undefined, code: ErrorCode, message: string): void;

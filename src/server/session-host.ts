@@ -5,7 +5,7 @@
  * its connections: a dropped socket suspends the session, a resume attaches a new one.
  */
 import { createActor } from 'xstate';
-import { type SessionActorRef, stateName } from '../../machines/session.js';
+import { type SessionActorRef, type SessionEvent, stateName } from '../../machines/session.js';
 import { InboundPipeline } from '../audio/inbound.js';
 import { type Clock, realClock } from '../clock.js';
 import { VoxError } from '../errors.js';
@@ -219,31 +219,38 @@ export class SessionHost {
   detach(): void {
     this.#send = undefined;
     this.#dropTransport();
-    if (!this.#closed) this.actor.send({ type: 'transport.lost' });
+    if (!this.#closed) this.#input({ type: 'transport.lost' });
   }
 
   /** Resume the session with `token` (checked by the session itself, in constant time). */
   resume(token: string): boolean {
     if (this.#closed) return false;
-    const before = this.actor.getSnapshot();
-    this.actor.send({ type: 'session.resume', token });
-    const after = stateName(this.actor.getSnapshot().value);
-    return before !== this.actor.getSnapshot() && after !== 'suspended';
+    this.#input({ type: 'session.resume', token });
+    return stateName(this.actor.getSnapshot().value) !== 'suspended';
   }
 
   async userText(text: string): Promise<void> {
     const controller = new AbortController();
     const guarded = await applyGuard(this.#options.hooks.guard, { kind: 'user', text }, controller.signal);
     if (guarded.trim().length === 0 || this.#closed) return;
-    this.actor.send({ type: 'user.text', text: guarded });
+    this.#input({ type: 'user.text', text: guarded });
   }
 
   interrupt(): void {
-    if (!this.#closed) this.actor.send({ type: 'user.interrupt' });
+    if (!this.#closed) this.#input({ type: 'user.interrupt' });
   }
 
   close(reason = 'closed'): void {
-    if (!this.#closed) this.actor.send({ type: 'session.close', reason });
+    if (!this.#closed) this.#input({ type: 'session.close', reason });
+  }
+
+  /** Sends a client-originated event; one the current state does not take is logged at debug. */
+  #input(event: SessionEvent): void {
+    const before = this.actor.getSnapshot();
+    this.actor.send(event);
+    if (this.actor.getSnapshot() === before) {
+      this.#logger.debug({ event: event.type, state: this.#state }, 'event ignored in this state');
+    }
   }
 
   #dropTransport(): void {

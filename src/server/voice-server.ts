@@ -13,7 +13,7 @@ import { ConfigError, type ErrorCode } from '../errors.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { DEFAULT_MAX_CLIENT_MESSAGE_BYTES } from '../protocol/codec.js';
 import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
-import type { Providers, Tool } from '../providers/types.js';
+import type { ChatMessage, Providers, Tool } from '../providers/types.js';
 import { resolveSessionSettings, type SessionOptions } from '../session/config.js';
 import type { MotionLinkOptions } from '../motion/link.js';
 import { MemorySessionStore, type SessionStore } from '../session/store.js';
@@ -25,7 +25,9 @@ import type { ConnectionOptions, NewHost, ServerContext } from './context.js';
 import type { ConnectionInfo, DisconnectTiming, HookName, Hooks } from './hooks.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits } from './registry.js';
 import { SessionHost } from './session-host.js';
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+const SERVER_STOPPED = 'server stopped';
 
 export type AuthResult = boolean | { readonly principal: string };
 export type Authenticate = (token: string | undefined) => AuthResult | Promise<AuthResult>;
@@ -239,7 +241,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
   async #stop(): Promise<void> {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     for (const connection of this.#connections) connection.shutdown();
-    for (const host of this.#registry.hosts()) host.close('server stopped');
+    for (const host of this.#registry.hosts()) host.close(SERVER_STOPPED);
     const wss = this.#wss;
     if (wss !== undefined) {
       for (const client of wss.clients) client.terminate();
@@ -307,6 +309,18 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       },
       createHost: (spec: NewHost) => this.#createHost(spec),
       audioOf: (host) => this.#audio.get(host) as NegotiatedAudio,
+      restore: async (sessionId, resumeToken) => {
+        const record = await this.#store.get(sessionId);
+        if (record === undefined) return 'missing';
+        const presented = createHash('sha256').update(resumeToken).digest();
+        const expected = Buffer.from(record.resumeTokenHash, 'hex');
+        if (expected.length !== presented.length || !timingSafeEqual(expected, presented)) return 'refused';
+        const audio: NegotiatedAudio =
+          record.audio.transport === 'webrtc'
+            ? { transport: 'webrtc', format: 'opus', sampleRate: 48_000, channels: 1, frameMs: 20 }
+            : { transport: 'websocket', format: 'pcm16', sampleRate: record.audio.sampleRate as 16_000 | 24_000 | 48_000, channels: 1, frameMs: 20 };
+        return this.#createHost({ sessionId, resumeToken, audio, history: record.history });
+      },
       connected: (_connection, info) => {
         this.emit('connection', info);
         this.#callHook('onConnection', info, info.sessionId);
@@ -339,6 +353,22 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     const options = this.#options;
     const vad = options.vad === false ? false : { ...(options.vad === undefined ? {} : { config: options.vad }), shared: options.sharedVad ?? getSharedVad() };
     const tokenHash = createHash('sha256').update(spec.resumeToken).digest('hex');
+    const createdAt = Date.now();
+    /** Persists the conversation; it stays resumable from the store for `lifetimeMs`. */
+    const writeRecord = (history: readonly ChatMessage[], lifetimeMs: number): void => {
+      const now = Date.now();
+      void this.#store
+        .set({
+          sessionId: spec.sessionId,
+          resumeTokenHash: tokenHash,
+          history,
+          audio: { transport: spec.audio.transport, sampleRate: spec.audio.sampleRate },
+          createdAt,
+          updatedAt: now,
+          expiresAt: now + lifetimeMs,
+        })
+        .catch((error: unknown) => this.#logger.warn({ err: error }, 'session store write failed'));
+    };
     const host = new SessionHost({
       sessionId: spec.sessionId,
       resumeToken: spec.resumeToken,
@@ -352,17 +382,19 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       onClosed: (closed) => {
         this.#registry.delete(closed.id);
         if (closed.closeReason === 'expired') this.#registry.markExpired(closed.id);
+        // A server that stops keeps its sessions' records: another server sharing the store (or this
+        // one, restarted) can resume them.
+        if (closed.closeReason === SERVER_STOPPED) {
+          writeRecord(closed.history, this.#ttlMs);
+          return;
+        }
         void this.#store.delete(closed.id).catch((error: unknown) => this.#logger.warn({ err: error }, 'session store delete failed'));
       },
-      onHistory: (changed, history) => {
-        const now = Date.now();
-        void this.#store
-          .set({ sessionId: changed.id, resumeTokenHash: tokenHash, history, createdAt: now, updatedAt: now, expiresAt: now + this.#ttlMs + 24 * 3_600_000 })
-          .catch((error: unknown) => this.#logger.warn({ err: error }, 'session store write failed'));
-      },
+      onHistory: (_changed, history) => writeRecord(history, 24 * 3_600_000),
       ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),
       ...(options.tools === undefined ? {} : { tools: options.tools }),
       ...(options.motion === undefined ? {} : { motion: options.motion }),
+      ...(spec.history === undefined ? {} : { history: spec.history }),
       ...(spec.language === undefined ? {} : { language: spec.language }),
       ...(spec.voice === undefined ? {} : { voice: spec.voice }),
     });

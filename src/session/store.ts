@@ -1,7 +1,8 @@
 /**
- * Where a session's durable part lives between connections: its id, a hash of its resume token
- * and its conversation. The live actor stays in the process (the registry); the store lets a
- * session be rebuilt when it is not (another process, a restart), and is the seam for Redis.
+ * Where a session's durable part lives between connections: its id, a hash of its resume token,
+ * its audio format and its conversation. The live actor stays in the process (the registry); the
+ * store lets a session be rebuilt when it is not — after a restart, or on another server sharing
+ * the store — and is the seam for Redis.
  */
 import type { ChatMessage } from '../providers/types.js';
 
@@ -10,6 +11,8 @@ export interface SessionRecord {
   /** SHA-256 of the resume token, hex. The token itself is never stored. */
   readonly resumeTokenHash: string;
   readonly history: readonly ChatMessage[];
+  /** The audio the client negotiated, so a resume elsewhere can rebuild the same transport. */
+  readonly audio: { readonly transport: 'websocket' | 'webrtc'; readonly sampleRate: number };
   readonly createdAt: number;
   readonly updatedAt: number;
   /** After this time (ms since the epoch) the record is dead. */

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeLlm, FakeStt, FakeTts } from '../../src/providers/fake/index.js';
 import type { ChatMessage } from '../../src/providers/types.js';
 import { VoiceServer, type VoiceServerOptions } from '../../src/server/index.js';
+import { MemorySessionStore } from '../../src/session/store.js';
 import { delay, fixture, handleCounts, RawClient, streamRealtime } from './helpers.js';
 
 const servers: VoiceServer[] = [];
@@ -197,6 +198,32 @@ describe('VoiceServer sessions over WebSocket', () => {
     back.send({ type: 'user.text', text: 'what was the number?' });
     await back.next('reply.done');
     expect(llm.requests[1]?.map((m) => m.content)).toEqual(['remember the number seven', 'Hi. How can I help?', 'what was the number?']);
+  });
+
+  it('a session store shared by two servers lets a client resume after the first server stopped', async () => {
+    const store = new MemorySessionStore();
+    const first = await start({ session: { store, ttlMs: 5_000 } });
+    const c = client(first.url);
+    const ready = await c.hello({ transport: 'websocket', sampleRate: 24000 });
+    c.send({ type: 'user.text', text: 'my name is Ada' });
+    await c.next('reply.done');
+    await first.server.stop();
+    expect(await c.closed()).toBe(1001);
+
+    const second = await start({ session: { store, ttlMs: 5_000 } });
+    const thief = client(second.url);
+    await thief.opened();
+    thief.send({ type: 'session.resume', protocol: 1, sessionId: ready['sessionId'], resumeToken: 'guess' });
+    expect(await thief.next('error')).toMatchObject({ code: 'session_resume_refused' });
+
+    const back = client(second.url);
+    await back.opened();
+    back.send({ type: 'session.resume', protocol: 1, sessionId: ready['sessionId'], resumeToken: ready['resumeToken'] });
+    expect(await back.next('session.resumed')).toMatchObject({ sessionId: ready['sessionId'], state: 'listening.idle' });
+    back.send({ type: 'user.text', text: 'what is my name?' });
+    await back.next('reply.done');
+    expect(back.audio[0]?.length).toBe(480); // still 24 kHz frames
+    expect(second.llm.requests[0]?.map((m) => m.content)).toEqual(['my name is Ada', 'Hi. How can I help?', 'what is my name?']);
   });
 
   it('a session not resumed within the TTL is gone: a late resume gets session_expired (4408)', async () => {
