@@ -12,124 +12,25 @@
  * lost) and `closed` are outside it.
  */
 import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, sendTo, setup, spawnChild, stateIn, stopChild } from 'xstate';
-import type { ChatMessage, PcmFloat, ToolCall, ToolSpec } from '../src/providers/types.js';
+import type { ChatMessage, PcmFloat, ToolCall } from '../src/providers/types.js';
+import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory } from '../src/session/history.js';
+import { playedText, replyMachine, type ToolResult } from './reply.js';
 import {
-  appendAssistant,
-  appendToolCalls,
-  appendToolResult,
-  appendUser,
-  DEFAULT_HISTORY_LIMITS,
-  type HistoryLimits,
-  limitHistory,
-} from '../src/session/history.js';
-import {
-  DEFAULT_REPLY_SETTINGS,
-  type ErrorInfo,
-  playedText,
-  replyMachine,
-  type ReplyParentEvent,
-  type ReplySettings,
-  type ToolResult,
-} from './reply.js';
+  concatAudio,
+  DEFAULT_SESSION_SETTINGS,
+  errorParams,
+  type MotionChildCommand,
+  type SessionContext,
+  type SessionEmitted,
+  type SessionEvent,
+  type SessionInput,
+  wordCount,
+} from './session-types.js';
 
-/** Timing rules of a session. Defaults and their meaning: src/session/config.ts and docs/configuration.md. */
-export interface SessionTimings {
-  /** Speech during a reply must last this long before it cancels the reply. */
-  readonly minInterruptionMs: number;
-  /** Or the interim transcript must reach this many words (0 disables the word rule). */
-  readonly minInterruptionWords: number;
-  /** After a false interruption (speech too short), wait this long in silence before resuming playout. */
-  readonly falseInterruptionTimeoutMs: number;
-  /** How long a session whose transport dropped waits for `session.resume` before closing. */
-  readonly sessionTtlMs: number;
-}
-
-export interface SessionSettings extends SessionTimings {
-  readonly reply: ReplySettings;
-  readonly history: HistoryLimits;
-}
-
-export const DEFAULT_SESSION_SETTINGS: SessionSettings = {
-  minInterruptionMs: 400,
-  minInterruptionWords: 0,
-  falseInterruptionTimeoutMs: 1000,
-  sessionTtlMs: 60_000,
-  reply: DEFAULT_REPLY_SETTINGS,
-  history: DEFAULT_HISTORY_LIMITS,
-};
-
-export interface SessionInput {
-  readonly settings?: SessionSettings;
-  readonly systemPrompt?: string;
-  readonly history?: readonly ChatMessage[];
-  readonly tools?: readonly ToolSpec[];
-}
-
-type ReplyRef = ActorRefFrom<typeof replyMachine>;
-
-/** What the `motion` child (the Motion Server link) receives. */
-export type MotionChildCommand =
-  | { type: 'motion.audio'; pcm: Int16Array; sampleRate: number; end: boolean }
-  | { type: 'motion.interrupt' }
-  | { type: 'motion.close' };
-
-export interface SessionContext {
-  readonly settings: SessionSettings;
-  readonly systemPrompt: string;
-  readonly tools: readonly ToolSpec[];
-  readonly history: readonly ChatMessage[];
-  /** Number of replies started; the id of the current one. */
-  readonly turn: number;
-  readonly reply: ReplyRef | undefined;
-  /** The utterance being transcribed (or kept while the user goes on speaking). */
-  readonly utterance: PcmFloat | undefined;
-  /** Text typed while an utterance was being transcribed; it joins the same turn. */
-  readonly queuedText: readonly string[];
-  /** Speech that ended after such text was typed: transcribed next. */
-  readonly laterUtterance: PcmFloat | undefined;
-}
-
-export type SessionEvent =
-  | { type: 'vad.speechStart'; atMs: number }
-  | { type: 'vad.speechEnd'; atMs: number; durationMs: number; audio: PcmFloat }
-  | { type: 'vad.error'; error: ErrorInfo }
-  | { type: 'stt.partial'; text: string }
-  | { type: 'user.text'; text: string }
-  | { type: 'user.interrupt' }
-  | { type: 'transport.lost' }
-  | { type: 'session.resume'; token: string }
-  | { type: 'session.close'; reason?: string }
-  | ReplyParentEvent;
-
-/** What the session tells the outside world (server → client protocol, hooks, metrics). */
-export type SessionEmitted =
-  | { type: 'vad.speechStart'; atMs: number }
-  | { type: 'vad.speechEnd'; atMs: number; durationMs: number }
-  | { type: 'transcript.partial'; text: string }
-  | { type: 'transcript.final'; text: string }
-  | { type: 'turn.start'; replyId: number; source: 'voice' | 'text' }
-  | { type: 'reply.delta'; replyId: number; text: string }
-  | { type: 'reply.audioStart'; replyId: number; sampleRate: number }
-  | { type: 'reply.done'; replyId: number; text: string; interrupted: boolean }
-  | { type: 'reply.paused'; replyId: number }
-  | { type: 'reply.resumed'; replyId: number }
-  | { type: 'tools.start'; replyId: number; calls: readonly ToolCall[] }
-  | { type: 'tools.end'; replyId: number; results: readonly ToolResult[] }
-  | { type: 'error'; code: string; message: string; fatal: boolean }
-  | { type: 'session.resumed' }
-  | { type: 'session.resumeRefused' }
-  | { type: 'session.closed'; reason: string };
+export * from './session-types.js';
 
 function missing(name: string): never {
   throw new Error(`The session machine's '${name}' actor was not provided (use sessionMachine.provide({ actors }))`);
-}
-
-function concatAudio(first: PcmFloat | undefined, second: PcmFloat): PcmFloat {
-  if (first === undefined || first.samples.length === 0) return second;
-  const samples = new Float32Array(first.samples.length + second.samples.length);
-  samples.set(first.samples, 0);
-  samples.set(second.samples, first.samples.length);
-  return { samples, sampleRate: second.sampleRate };
 }
 
 /** What the user heard of the current reply. */
@@ -164,10 +65,6 @@ const FAIL_REPLY = [
   'forgetReply',
   'interruptMotion',
 ] as const;
-
-function wordCount(text: string): number {
-  return text.split(/\s+/).filter((w) => w.length > 0).length;
-}
 
 export const sessionMachine = setup({
   types: {
@@ -642,37 +539,6 @@ export const sessionMachine = setup({
   },
 });
 
-function errorParams(error: unknown, fallback: string): { code: string; message: string } {
-  if (typeof error === 'object' && error !== null) {
-    const code = (error as { code?: unknown }).code;
-    const message = (error as { message?: unknown }).message;
-    return { code: typeof code === 'string' ? code : fallback, message: typeof message === 'string' ? message : String(error) };
-  }
-  return { code: fallback, message: String(error) };
-}
-
 export type SessionMachine = typeof sessionMachine;
 export type SessionActorRef = ActorRefFrom<SessionMachine>;
 
-/**
- * The public name of a session state value: `listening.idle`, `speaking`, `interrupted.falseAlarm`,
- * `suspended`, `closed` (the internal `active` wrapper is not part of the name).
- */
-export function stateName(value: unknown): string {
-  const parts: string[] = [];
-  let node: unknown = value;
-  while (node !== undefined) {
-    if (typeof node === 'string') {
-      parts.push(node);
-      break;
-    }
-    if (typeof node !== 'object' || node === null) break;
-    const entries = Object.entries(node as Record<string, unknown>);
-    const first = entries[0];
-    if (first === undefined) break;
-    parts.push(first[0]);
-    node = first[1];
-  }
-  if (parts[0] === 'active') parts.shift();
-  return parts.join('.');
-}
