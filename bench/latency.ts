@@ -25,14 +25,14 @@ function fixture(name: string): Int16Array {
   return float32ToInt16(readWav(new Uint8Array(readFileSync(fileURLToPath(new URL(`../test/fixtures/${name}`, import.meta.url))))).samples);
 }
 
-async function startServer(env: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
+async function startServer(env: Record<string, string>): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
   const child = fork(fileURLToPath(new URL('./sessions-server.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const info = await new Promise<{ url: string }>((resolve) => child.once('message', (m) => resolve(m as { url: string })));
-  return { url: info.url, stop: () => new Promise<void>((resolve) => (child.once('exit', () => resolve()), child.send('stop'))) };
+  const info = await new Promise<{ url: string; port: number }>((resolve) => child.once('message', (m) => resolve(m as { url: string; port: number })));
+  return { url: info.url, port: info.port, stop: () => new Promise<void>((resolve) => (child.once('exit', () => resolve()), child.send('stop'))) };
 }
 
 interface Session {
@@ -131,13 +131,21 @@ async function bargeIn(): Promise<number[]> {
   return results;
 }
 
+const serverLoop: Record<number, { p99: number; max: number }> = {};
+/** Per session, at the server's egress: time the frames took to leave minus the audio they carry. */
+const serverEgress: Record<number, number[]> = {};
+
 async function playout(sessionsCount: number): Promise<number[]> {
   // 44 words × 200 ms = 8.8 s, the seed project's measured reply.
   const reply = `${Array.from({ length: 44 }, (_, i) => `w${i}`).join(' ')}.`;
   const server = await startServer({ BENCH_REPLY: reply, BENCH_MS_PER_WORD: '200' });
   const sessions = await Promise.all(Array.from({ length: sessionsCount }, () => open(server.url)));
+  await fetch(`http://127.0.0.1:${server.port}/bench/reset`, { method: 'POST' });
   for (const s of sessions) s.ws.send(JSON.stringify({ type: 'user.text', text: 'talk' }));
   await new Promise((r) => setTimeout(r, 11_000));
+  const stats = (await (await fetch(`http://127.0.0.1:${server.port}/bench/stats`)).json()) as { loopDelayMs: { p99: number; max: number } };
+  serverLoop[sessionsCount] = stats.loopDelayMs;
+  serverEgress[sessionsCount] = (await (await fetch(`http://127.0.0.1:${server.port}/bench/egress`)).json()) as number[];
   const errors = sessions.map((s) => {
     const first = s.frames[0] ?? 0;
     const last = s.frames.at(-1) ?? 0;
@@ -155,6 +163,8 @@ const runtimePart = summarize(ends.runtime);
 const barge = summarize(await bargeIn());
 const one = summarize(await playout(1));
 const hundred = summarize(await playout(100));
+const oneOut = summarize(serverEgress[1] ?? []);
+const hundredOut = summarize(serverEgress[100] ?? []);
 const minSilence = DEFAULT_VAD_CONFIG.minSilenceMs;
 
 console.log('bench/latency — VoiceServer in its own process, real Silero VAD, instant fake providers, loopback WebSocket audio in real time\n');
@@ -166,8 +176,11 @@ console.log(
       ['  VAD: speech end → vad.speech_end at the client', vadPart.n, vadPart.p50, vadPart.p99, vadPart.max, `minSilenceMs = ${minSilence}`, '≈ 1600'],
       ['  runtime: vad.speech_end → first agent audio', runtimePart.n, runtimePart.p50, runtimePart.p99, runtimePart.max, '≤ 40', '≈ 340'],
       ['barge-in: speech onset → agent audio stops', barge.n, barge.p50, barge.p99, barge.max, '≤ 100', '—'],
-      ['8.8 s reply, 1 session: arrival time − 8.8 s', one.n, one.p50, one.p99, one.max, '± 20', '+400'],
-      ['8.8 s reply, 100 sessions at once', hundred.n, hundred.p50, hundred.p99, hundred.max, '± 20', '+41100 (25 sessions)'],
+      ['8.8 s reply, 1 session: leaving the server − 8.8 s', oneOut.n, oneOut.p50, oneOut.p99, oneOut.max, '± 20', '+400'],
+      ['  … arriving at the client − 8.8 s', one.n, one.p50, one.p99, one.max, '', ''],
+      ['8.8 s reply, 100 sessions at once: leaving the server', hundredOut.n, hundredOut.p50, hundredOut.p99, hundredOut.max, '± 20', '+41100 (25 sessions)'],
+      ['  … arriving at the client (its own process, same 2 cores)', hundred.n, hundred.p50, hundred.p99, hundred.max, '', ''],
     ],
   ),
 );
+console.log(`\nserver event-loop lag during the 100-session playout: p99 ${serverLoop[100]?.p99.toFixed(1)} ms, max ${serverLoop[100]?.max.toFixed(1)} ms`);
