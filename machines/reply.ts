@@ -7,7 +7,9 @@
  * Child actors, provided by src/session/:
  * - `llm`     fromCallback: streams one completion; sends llm.text / llm.toolCall / llm.usage / llm.done / llm.error
  * - `tools`   fromPromise: runs the tool calls of one round, resolves with their results
- * - `tts`     fromCallback: synthesizes one segment; sends tts.chunk / tts.done / tts.error
+ * - `tts`     fromCallback: synthesizes one segment; streams its audio straight to the playout (and
+ *             the avatar link) given in its input — audio never goes through this machine — and
+ *             sends tts.rewrite / tts.done / tts.error
  * - `playout` fromCallback: paces audio to the transport; receives playout.*, sends playout.started / word / segmentDone / drained
  */
 import { type AnyActorRef, and, assign, emit, fromCallback, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
@@ -80,7 +82,6 @@ export type LlmActorEvent =
 export type TtsActorEvent =
   /** The segment's text was changed before it was spoken (a guard rewrote or vetoed it: ''). */
   | { type: 'tts.rewrite'; segment: number; text: string }
-  | { type: 'tts.chunk'; segment: number; pcm: Int16Array; sampleRate: number; words?: readonly WordTiming[] }
   | { type: 'tts.done'; segment: number }
   | { type: 'tts.error'; segment: number; error: ErrorInfo };
 
@@ -122,6 +123,10 @@ export interface LlmActorInput {
 export interface TtsActorInput {
   readonly segment: number;
   readonly text: string;
+  /** Where the segment's audio goes: `playout.enqueue` commands, in order, before `tts.done`. */
+  readonly playout: AnyActorRef | undefined;
+  /** The session's avatar link, if any: `motion.audio` as it is synthesized. */
+  readonly motion: AnyActorRef | undefined;
 }
 
 export interface PlayoutActorInput {
@@ -212,11 +217,6 @@ export const replyMachine = setup({
       replyId: context.replyId,
       results: params.results,
     })),
-    forwardChunk: sendTo('playout', (_, params: { segment: number; pcm: Int16Array; sampleRate: number; words: readonly WordTiming[] | undefined }): PlayoutCommand =>
-      params.words === undefined
-        ? { type: 'playout.enqueue', segment: params.segment, pcm: params.pcm, sampleRate: params.sampleRate }
-        : { type: 'playout.enqueue', segment: params.segment, pcm: params.pcm, sampleRate: params.sampleRate, words: params.words },
-    ),
     endSegment: sendTo('playout', ({ context }, params: { segment: number }): PlayoutCommand => ({
       type: 'playout.segmentEnd',
       segment: params.segment,
@@ -387,19 +387,15 @@ export const replyMachine = setup({
             synthesizing: {
               invoke: {
                 src: 'tts',
-                input: ({ context }) => ({ segment: context.synthesized, text: context.segments[context.synthesized] ?? '' }),
+                input: ({ context, self }) => ({
+                  segment: context.synthesized,
+                  text: context.segments[context.synthesized] ?? '',
+                  playout: self.getSnapshot().children['playout'] as AnyActorRef | undefined,
+                  motion: self.system.get('motion') as AnyActorRef | undefined,
+                }),
               },
               on: {
                 'tts.rewrite': { actions: { type: 'rewriteSegment', params: ({ event }) => ({ segment: event.segment, text: event.text }) } },
-                'tts.chunk': {
-                  actions: [
-                    {
-                      type: 'forwardChunk',
-                      params: ({ event }) => ({ segment: event.segment, pcm: event.pcm, sampleRate: event.sampleRate, words: event.words }),
-                    },
-                    { type: 'forwardToMotion', params: ({ event }) => ({ pcm: event.pcm, sampleRate: event.sampleRate, end: false }) },
-                  ],
-                },
                 'tts.done': {
                   target: 'idle',
                   actions: [{ type: 'endSegment', params: ({ event }) => ({ segment: event.segment }) }, 'countSynthesized'],

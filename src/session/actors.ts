@@ -3,7 +3,7 @@
  * contract into the events the machines expect, and aborts the provider call when stopped.
  */
 import { fromCallback, fromPromise } from 'xstate';
-import type { LlmActorEvent, LlmActorInput, ToolResult, TtsActorEvent, TtsActorInput } from '../../machines/reply.js';
+import type { LlmActorEvent, LlmActorInput, PlayoutCommand, ToolResult, TtsActorEvent, TtsActorInput } from '../../machines/reply.js';
 import { isAbortError, isVoxError, ProviderError } from '../errors.js';
 import type { LlmProvider, PcmFloat, SttProvider, Tool, ToolCall, TtsProvider, WordTiming } from '../providers/types.js';
 
@@ -84,9 +84,9 @@ export function createTtsActor(tts: TtsProvider, voice?: string, guard?: Guard) 
         if (signal.aborted) return;
         if (text !== input.text) sendBack({ type: 'tts.rewrite', segment: input.segment, text });
         const options = voice === undefined ? { signal } : { signal, voice };
+        // Audio goes straight to the playout (and the avatar link), not through the reply machine.
         // The first chunk goes out at once (time to first audio); chunks that arrive together after it
-        // (a TTS faster than real time) are merged into one event per event-loop turn, so a fast
-        // provider does not flood the reply machine with hundreds of tiny events.
+        // (a TTS faster than real time) are merged into one command per event-loop turn.
         let sentFirst = false;
         let pending: { pcm: Int16Array[]; samples: number; sampleRate: number; words: WordTiming[] | undefined } | undefined;
         let scheduled = false;
@@ -103,11 +103,12 @@ export function createTtsActor(tts: TtsProvider, voice?: string, guard?: Guard) 
               offset += part.length;
             }
           }
-          sendBack(
+          const command: PlayoutCommand =
             batch.words === undefined
-              ? { type: 'tts.chunk', segment: input.segment, pcm, sampleRate: batch.sampleRate }
-              : { type: 'tts.chunk', segment: input.segment, pcm, sampleRate: batch.sampleRate, words: batch.words },
-          );
+              ? { type: 'playout.enqueue', segment: input.segment, pcm, sampleRate: batch.sampleRate }
+              : { type: 'playout.enqueue', segment: input.segment, pcm, sampleRate: batch.sampleRate, words: batch.words };
+          input.playout?.send(command);
+          input.motion?.send({ type: 'motion.audio', pcm, sampleRate: batch.sampleRate, end: false });
         };
         for await (const chunk of text.length === 0 ? [] : tts.synthesize(text, options)) {
           if (signal.aborted) return;
