@@ -45,16 +45,25 @@ interface SentSpurt {
 
 const REPLY_GAP_MS = 1_000;
 let recording = false;
+let lastSendMs = 0;
 const streams = new Map<number, SentSpurt[]>();
 
 type SendRtp = (this: RTCDtlsTransport, payload: Buffer, header: RtpHeader) => Promise<number>;
 const originalSendRtp = RTCDtlsTransport.prototype.sendRtp as SendRtp;
 RTCDtlsTransport.prototype.sendRtp = function sendRtp(this: RTCDtlsTransport, payload: Buffer, header: RtpHeader): Promise<number> {
-  if (recording) record(header.ssrc, header.sequenceNumber, performance.now());
-  return originalSendRtp.call(this, payload, header);
+  if (!recording) return originalSendRtp.call(this, payload, header);
+  const calledAt = (lastSendMs = performance.now());
+  const first = record(header.ssrc, header.sequenceNumber, calledAt);
+  const sent = originalSendRtp.call(this, payload, header);
+  // The promise settles once the datagram was handed to the socket: the delay after the JS call.
+  void sent.then(() => (first ? writeDelayFirst : writeDelayRest).push(performance.now() - calledAt));
+  return sent;
 };
+const writeDelayFirst: number[] = [];
+const writeDelayRest: number[] = [];
 
-function record(ssrc: number, seq: number, now: number): void {
+/** Returns true for the first packet of a reply. */
+function record(ssrc: number, seq: number, now: number): boolean {
   let spurts = streams.get(ssrc);
   if (spurts === undefined) {
     spurts = [];
@@ -65,9 +74,10 @@ function record(ssrc: number, seq: number, now: number): void {
     last.packets++;
     last.lastSentMs = now;
     last.transit.push(now - ((seq - last.firstSeq) & 0xffff) * 20);
-    return;
+    return false;
   }
   spurts.push({ firstSeq: seq, packets: 1, firstSentMs: now, lastSentMs: now, transit: [now] });
+  return true;
 }
 
 export interface SentSpurtSummary {
@@ -126,6 +136,8 @@ server.route('POST', '/bench/reset', (_req, res) => {
   turns = 0;
   interruptedTurns = 0;
   streams.clear();
+  writeDelayFirst.length = 0;
+  writeDelayRest.length = 0;
   recording = true;
   res.end('{}');
 });
@@ -144,6 +156,14 @@ server.route('GET', '/bench/stats', (_req, res) => {
       heapUsedBytes: memory.heapUsed,
       loopDelayMs: { p50: lag(loop.percentile(50)), p99: lag(loop.percentile(99)), max: lag(loop.max) },
       window: { startUs: windowStartUs, endUs: monotonicUs() },
+      /** Time since the last agent RTP packet left (replies still playing out when > 0 and small). */
+      rtpIdleMs: performance.now() - lastSendMs,
+      /** RTP send call → datagram handed to the socket (ms): first packet of each reply vs the rest. */
+      writeDelayMs: {
+        firstP50: percentile([...writeDelayFirst].sort((a, b) => a - b), 50),
+        firstMax: Math.max(0, ...writeDelayFirst),
+        restP99: percentile([...writeDelayRest].sort((a, b) => a - b), 99),
+      },
     }),
   );
 });

@@ -451,6 +451,8 @@ interface ServerStats {
   rssBytes: number;
   loopDelayMs: { p50: number; p99: number; max: number };
   window: { startUs: number; endUs: number };
+  rtpIdleMs: number;
+  writeDelayMs: { firstP50: number; firstMax: number; restP99: number };
 }
 
 interface CpuProfile {
@@ -579,8 +581,17 @@ async function run(n: number, workerCount: number): Promise<{ column: Column; no
   await getJson(`${server.base}/bench/reset`, 'POST');
   for (const w of workers) w.child.send({ type: 'go' } satisfies ToWorker);
   await sleep(RUN_MS + DRAIN_MS);
-  // Freeze the server's view first, then give in-flight packets time to land before the clients report.
-  const stats = await getJson<ServerStats>(`${server.base}/bench/stats`);
+  // An overloaded server may still be playing replies out: wait (up to 10 s more) until no agent
+  // packet has left for 1.2 s, so every packet the server sent is one the clients had time to get.
+  let stats = await getJson<ServerStats>(`${server.base}/bench/stats`);
+  let overrunMs = 0;
+  while (stats.rtpIdleMs < 1_200 && overrunMs < 10_000) {
+    await sleep(250);
+    overrunMs += 250;
+    stats = await getJson<ServerStats>(`${server.base}/bench/stats`);
+  }
+  if (overrunMs > 0) notes.push(`N=${n}: agent audio was still leaving the server ${(overrunMs / 1000).toFixed(2)} s after the ${DRAIN_MS / 1000} s drain`);
+  // Snapshot what the server sent, then give in-flight packets time to land before the clients report.
   const senders = await getJson<Record<string, SentSpurtSummary[]>>(`${server.base}/bench/senders`);
   await sleep(300);
   const results = await Promise.all(workers.map((w) => w.request({ type: 'report' }, 'result')));
@@ -681,6 +692,8 @@ async function run(n: number, workerCount: number): Promise<{ column: Column; no
     ['server send: pacing spread p99 ms', percentile(serverSpread, 99)],
     ['server send: pacing spread max ms', serverSpread.at(-1) ?? Number.NaN],
     ['server send: |span − audio| max ms', absSrvSpan.at(-1) ?? Number.NaN],
+    ['server RTP call→socket 1st pkt p50/max ms', `${stats.writeDelayMs.firstP50.toFixed(1)} / ${stats.writeDelayMs.firstMax.toFixed(1)}`],
+    ['server RTP call→socket other pkts p99 ms', stats.writeDelayMs.restP99],
     ['replies sent (RTP bursts ≥1 s apart)', repliesSent],
     ['replies received complete', repliesReceivedFull],
     ['agent RTP packets recv/sent', `${receivedPackets}/${sentPackets}`],
@@ -692,7 +705,7 @@ async function run(n: number, workerCount: number): Promise<{ column: Column; no
     ['arrival spread max ms', pooledSpread.at(-1) ?? Number.NaN],
     ['worst session spread p99 ms', sessionSpreadP99.at(-1) ?? Number.NaN],
     ['RFC 3550 jitter max ms', rfcJitterMax],
-    ['reply dur recv−sent p50 |ms|', percentile(absDur, 50)],
+    ['reply dur recv−sent p50 ms (signed)', percentile([...durationErrors].sort((a, b) => a - b), 50)],
     ['reply dur recv−sent max |ms|', absDur.at(-1) ?? Number.NaN],
     ['CLEAN sessions', `${clean}/${n}`],
     ['  not clean: loss/late/spread/dur', `${dirty.loss}/${dirty.late}/${dirty.spread}/${dirty.duration}`],
