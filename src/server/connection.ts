@@ -21,6 +21,13 @@ import type { SessionHost } from './session-host.js';
 
 const FRAME_MS = 20;
 
+/**
+ * The PCM rates a WebRTC session works at on the server: Opus decodes the caller straight to 16 kHz
+ * (what VAD and STT take: no resampler) and encodes the agent from 24 kHz (where most TTS voices
+ * are). On the wire it is Opus with a 48 kHz RTP clock either way.
+ */
+export const WEBRTC_PCM_RATES = { input: 16_000, output: 24_000 } as const;
+
 export class ClientConnection {
   readonly #socket: WebSocket;
   readonly #ctx: ServerContext;
@@ -269,6 +276,8 @@ export class ClientConnection {
       const transport = new WebRtcTransport({
         iceServers: this.#ctx.options.iceServers,
         logger: this.#logger,
+        inputSampleRate: WEBRTC_PCM_RATES.input,
+        outputSampleRate: WEBRTC_PCM_RATES.output,
         ...(this.#ctx.options.webrtcHostAddresses === undefined ? {} : { hostAddresses: this.#ctx.options.webrtcHostAddresses }),
       });
       transport.onIceCandidate((candidate) => this.#send({ type: 'webrtc.ice', candidate: candidate?.candidate ?? null, sdpMid: candidate?.sdpMid ?? null, sdpMLineIndex: candidate?.sdpMLineIndex ?? null }));

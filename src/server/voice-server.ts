@@ -19,7 +19,7 @@ import type { MotionLinkOptions } from '../motion/link.js';
 import { MemorySessionStore, type SessionStore } from '../session/store.js';
 import { type VadConfig, resolveVadConfig } from '../vad/config.js';
 import { getSharedVad, type SharedVad } from '../vad/shared-vad.js';
-import { ClientConnection } from './connection.js';
+import { ClientConnection, WEBRTC_PCM_RATES } from './connection.js';
 import { DEMO_PAGE_HEADERS, demoPageHtml } from './demo-page.js';
 import type { ConnectionOptions, NewHost, ServerContext } from './context.js';
 import type { ConnectionInfo, DisconnectTiming, HookName, Hooks } from './hooks.js';
@@ -375,7 +375,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       providers: options.providers,
       session: { ...options.turn, sessionTtlMs: this.#ttlMs },
       vad,
-      outputSampleRate: spec.audio.sampleRate,
+      outputSampleRate: spec.audio.transport === 'webrtc' ? WEBRTC_PCM_RATES.output : spec.audio.sampleRate,
       hooks: options.hooks ?? {},
       logger: this.#logger,
       onHookError: (name, error, sessionId) => this.#hookFailed(name, error, sessionId),

@@ -30,7 +30,11 @@ import { assertAudioOffer, stripCandidates } from './sdp-check.js';
 
 export const OPUS_SAMPLE_RATE = 48_000;
 /** Frame sizes (samples at 48 kHz) Opus can encode: 2.5, 5, 10, 20, 40 and 60 ms. */
-const OPUS_FRAME_SIZES = new Set([120, 240, 480, 960, 1920, 2880]);
+/** Opus frame durations (2.5–60 ms), in ms. */
+const OPUS_FRAME_MS = [2.5, 5, 10, 20, 40, 60];
+
+/** PCM rates Opus encodes from and decodes to natively (the RTP clock stays 48 kHz). */
+export type OpusPcmRate = 8_000 | 12_000 | 16_000 | 24_000 | 48_000;
 
 export interface IceServerConfig {
   readonly urls: string | readonly string[];
@@ -59,6 +63,10 @@ export interface WebRtcTransportOptions {
   readonly icePortRange?: readonly [number, number];
   /** After the answer, the peer must connect within this time or the transport fails. Default 15 000 ms. */
   readonly connectTimeoutMs?: number;
+  /** Rate of the PCM delivered to `onAudio` (Opus decodes to it natively). Default 48 000. */
+  readonly inputSampleRate?: OpusPcmRate;
+  /** Rate of the frames `sendAudio` takes (Opus encodes from it natively). Default 48 000. */
+  readonly outputSampleRate?: OpusPcmRate;
   /** Opus target bitrate in bit/s. Default 32 000. */
   readonly opusBitrate?: number;
   /** A pause longer than this between outbound frames starts a new talkspurt (RTP marker). Default 100 ms. */
@@ -86,9 +94,10 @@ export type WebRtcConnectionState = 'new' | 'connecting' | 'connected' | 'discon
 
 export class WebRtcTransport implements AudioTransport {
   readonly kind = 'webrtc' as const;
-  readonly inputFormat: AudioFormat = { sampleRate: OPUS_SAMPLE_RATE, channels: 1 };
-  readonly outputSampleRate = OPUS_SAMPLE_RATE;
-  readonly outputFrameSamples = OPUS_SAMPLE_RATE / 50;
+  readonly inputFormat: AudioFormat;
+  readonly outputSampleRate: OpusPcmRate;
+  readonly outputFrameSamples: number;
+  readonly #frameSizes: ReadonlySet<number>;
 
   readonly #logger: Logger;
   readonly #pc: RTCPeerConnection;
@@ -122,9 +131,17 @@ export class WebRtcTransport implements AudioTransport {
     this.#states = new ListenerSet(this.#logger, 'state');
     this.#sequencer = new RtpSequencer({ clockRate: OPUS_SAMPLE_RATE, talkspurtGapMs: options.talkspurtGapMs ?? 100 });
 
-    this.#encoder = new Encoder({ channels: 1, sample_rate: OPUS_SAMPLE_RATE, application: 'voip' });
+    // Opus decodes straight to the rate the consumer wants (16 kHz for VAD/STT saves a resampler)
+    // and encodes from the rate the producer has; the RTP clock is 48 kHz whatever they are.
+    const inputRate = options.inputSampleRate ?? OPUS_SAMPLE_RATE;
+    const outputRate = options.outputSampleRate ?? OPUS_SAMPLE_RATE;
+    this.inputFormat = { sampleRate: inputRate, channels: 1 };
+    this.outputSampleRate = outputRate;
+    this.outputFrameSamples = outputRate / 50;
+    this.#frameSizes = new Set(OPUS_FRAME_MS.map((ms) => (ms * outputRate) / 1000));
+    this.#encoder = new Encoder({ channels: 1, sample_rate: outputRate, application: 'voip' });
     this.#encoder.bitrate = options.opusBitrate ?? 32_000;
-    this.#decoder = new Decoder({ channels: 1, sample_rate: OPUS_SAMPLE_RATE });
+    this.#decoder = new Decoder({ channels: 1, sample_rate: inputRate });
 
     const only = options.hostAddresses;
     this.#pc = new RTCPeerConnection({
@@ -271,11 +288,11 @@ export class WebRtcTransport implements AudioTransport {
 
   sendAudio(frame: Int16Array): void {
     if (this.closed) return;
-    if (!(frame instanceof Int16Array) || !OPUS_FRAME_SIZES.has(frame.length)) {
+    if (!(frame instanceof Int16Array) || !this.#frameSizes.has(frame.length)) {
       this.#errors.emit(
         new AudioFormatError(
           'audio_invalid_format',
-          `sendAudio expects 2.5–60 ms of 48 kHz PCM16 (e.g. ${this.outputFrameSamples} samples), got ${frame instanceof Int16Array ? frame.length : typeof frame}`,
+          `sendAudio expects 2.5–60 ms of ${this.outputSampleRate / 1000} kHz PCM16 (e.g. ${this.outputFrameSamples} samples), got ${frame instanceof Int16Array ? frame.length : typeof frame}`,
         ),
       );
       return;
@@ -292,7 +309,7 @@ export class WebRtcTransport implements AudioTransport {
       this.#errors.emit(new AudioFormatError('audio_invalid_samples', `Opus encode failed: ${messageOf(error)}`, { cause: error }));
       return;
     }
-    const stamp = this.#sequencer.next(frame.length, performance.now());
+    const stamp = this.#sequencer.next((frame.length * OPUS_SAMPLE_RATE) / this.outputSampleRate, performance.now());
     const header = new RtpHeader({
       sequenceNumber: stamp.sequenceNumber,
       timestamp: stamp.timestamp,
@@ -335,7 +352,7 @@ export class WebRtcTransport implements AudioTransport {
       this.#errors.emit(new AudioFormatError('audio_invalid_format', `Opus decode failed: ${messageOf(error)}`, { cause: error }));
       return;
     }
-    this.#audio.emit(pcm, OPUS_SAMPLE_RATE);
+    this.#audio.emit(pcm, this.inputFormat.sampleRate);
   }
 
   #localCandidate(candidate: RTCIceCandidate | undefined): void {

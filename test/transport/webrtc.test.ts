@@ -13,8 +13,8 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
-function serverTransport(): WebRtcTransport {
-  const transport = new WebRtcTransport({ ...LOOPBACK, connectTimeoutMs: 10_000 });
+function serverTransport(rates: { inputSampleRate?: 16_000 | 48_000; outputSampleRate?: 16_000 | 48_000 } = {}): WebRtcTransport {
+  const transport = new WebRtcTransport({ ...LOOPBACK, connectTimeoutMs: 10_000, ...rates });
   cleanups.push(() => transport.close());
   return transport;
 }
@@ -73,7 +73,7 @@ async function toneRoundTrip(peer: ClientPeer, transport: WebRtcTransport) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   await expect.poll(() => heardByClient.length, { timeout: 3000 }).toBeGreaterThanOrEqual(35);
-  expect([...rates]).toEqual([48_000]);
+  expect([...rates]).toEqual([transport.inputFormat.sampleRate]);
   return { heardByServer, heardByClient, markers };
 }
 
@@ -109,6 +109,20 @@ describe('WebRtcTransport (werift ↔ werift on loopback)', () => {
     expect(markers.slice(1).filter(Boolean).length).toBeLessThanOrEqual(1);
     expect(transport.stats.packetsIn).toBe(40);
     expect(transport.stats.packetsLost).toBe(0);
+  });
+
+  it('at 16 kHz PCM (what VAD and STT take) Opus decodes and encodes natively; the wire stays 48 kHz Opus', async () => {
+    const transport = serverTransport({ inputSampleRate: 16_000, outputSampleRate: 16_000 });
+    const peer = clientPeer();
+    const { pc } = peer;
+    await pc.setLocalDescription(await pc.createOffer());
+    await pc.setRemoteDescription({ type: 'answer', sdp: await transport.handleOffer(pc.localDescription?.sdp ?? '') });
+    const { heardByServer, heardByClient } = await toneRoundTrip(peer, transport);
+    expect(heardByServer.every((frame) => frame.length === 320)).toBe(true);
+    const server = concat(heardByServer).subarray(1600, 1600 + 4800);
+    expect(amplitudeAt(server, 1000, 16_000)).toBeGreaterThan(5000);
+    expect(amplitudeAt(server, 1300, 16_000)).toBeLessThan(amplitudeAt(server, 1000, 16_000) * 0.1);
+    expectTone(heardByClient); // the client decodes the echo at 48 kHz: the RTP clock was right
   });
 
   it('trickle: candidates travel separately in both directions and the tone still goes there and back', async () => {
