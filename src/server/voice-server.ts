@@ -262,7 +262,9 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const handler = this.#routes.get(`${req.method ?? 'GET'} ${path}`);
+    const method = req.method ?? 'GET';
+    // HEAD is answered by the GET route (Node's http leaves the body out).
+    const handler = this.#routes.get(`${method} ${path}`) ?? (method === 'HEAD' ? this.#routes.get(`GET ${path}`) : undefined);
     if (handler === undefined) {
       // Leave requests on a mounted server to its own handlers.
       if (!this.#ownsHttp) return;

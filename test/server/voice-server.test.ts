@@ -53,6 +53,9 @@ describe('VoiceServer HTTP', () => {
     expect(typeof health['uptimeS']).toBe('number');
     expect(await (await fetch(`http://127.0.0.1:${port}/hello`)).text()).toBe('hi');
     expect((await fetch(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
+    const head = await fetch(`http://127.0.0.1:${port}/health`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
   });
 
   it('mounts on an existing http.Server and leaves its other requests alone', async () => {
