@@ -73,9 +73,8 @@ export function createPlayoutLogic(options: PlayoutOptions) {
     const report = (event: PlayoutReport): void => sendBack(event);
     const segments: Segment[] = [];
     let current = 0; // index into `segments` of the one playing
-    let finishing = false;
-    let drained = false;
-    let started = false;
+    /** `open`: more audio may come; `finishing`: the reply sent it all; `drained`: and it all went out. */
+    let stream: 'open' | 'finishing' | 'drained' = 'open';
     let userPaused = false;
     let resampler: Resampler | undefined;
     let replySamples = 0; // samples of this reply sent so far
@@ -144,8 +143,8 @@ export function createPlayoutLogic(options: PlayoutOptions) {
       for (;;) {
         const segment = segments[current];
         if (segment === undefined) {
-          if (finishing && !drained) {
-            drained = true;
+          if (stream === 'finishing') {
+            stream = 'drained';
             report({ type: 'playout.drained' });
           }
           return false;
@@ -160,11 +159,8 @@ export function createPlayoutLogic(options: PlayoutOptions) {
         const frame = new Int16Array(frameSamples); // a short tail is padded with silence
         if (segment.startSample < 0) segment.startSample = replySamples;
         take(segment, frame, 0, frameSamples);
+        if (replySamples === 0) report({ type: 'playout.started', sampleRate: rate });
         replySamples += frameSamples;
-        if (!started) {
-          started = true;
-          report({ type: 'playout.started', sampleRate: rate });
-        }
         sink.send(frame, { replyId: input.replyId });
         reportWords(segment, false);
         if (segment.queued === 0 && segment.ended) {
@@ -205,7 +201,7 @@ export function createPlayoutLogic(options: PlayoutOptions) {
           break;
         }
         case 'playout.finish':
-          finishing = true;
+          if (stream === 'open') stream = 'finishing';
           kick();
           break;
         case 'playout.pause':
