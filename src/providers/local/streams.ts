@@ -2,6 +2,7 @@
  * Small stream and cancellation helpers shared by the providers and the resilience layer.
  * Nothing here does I/O.
  */
+import { realClock, sleep as clockSleep } from '../../clock.js';
 import { ProviderError } from '../../errors.js';
 
 export type ProviderKind = 'stt' | 'llm' | 'tts';
@@ -31,23 +32,14 @@ export function linkedController(parent: AbortSignal): { controller: AbortContro
   return { controller, dispose: () => parent.removeEventListener('abort', onAbort) };
 }
 
-/** Resolves after `ms`, or rejects with `provider_aborted` when `signal` aborts first. */
-export function sleep(ms: number, signal: AbortSignal, kind: ProviderKind): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(abortedError(kind, signal.reason));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortedError(kind, signal.reason));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits `ms`; rejects with `provider_aborted` for `kind` as soon as `signal` aborts. */
+export async function sleep(ms: number, signal: AbortSignal, kind: ProviderKind): Promise<void> {
+  try {
+    await clockSleep(realClock, ms, signal);
+  } catch (error) {
+    if (signal.aborted) throw abortedError(kind, signal.reason);
+    throw error;
+  }
 }
 
 /**
