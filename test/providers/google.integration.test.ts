@@ -1,7 +1,7 @@
 /** Against the real Google Cloud APIs; runs only with GOOGLE_APPLICATION_CREDENTIALS (npm run test:integration). */
 import { describe, expect, it } from 'vitest';
 import { GoogleStt, GoogleTts } from '../../src/providers/google/index.js';
-import { int16ToFloat } from '../../src/providers/local/pcm.js';
+import { int16ToFloat32 as int16ToFloat } from '../../src/audio/frame.js';
 import type { Transcript } from '../../src/providers/types.js';
 
 const credentials = process.env['GOOGLE_APPLICATION_CREDENTIALS'];

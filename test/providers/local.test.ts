@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/errors.js';
-import { FliteTts, PocketsphinxStt, fliteModule, int16ToFloat, splitSentences } from '../../src/providers/local/index.js';
+import { int16ToFloat32 as int16ToFloat } from '../../src/audio/frame.js';
+import { FliteTts, PocketsphinxStt, fliteModule, splitSentences } from '../../src/providers/local/index.js';
 import type { TtsChunk } from '../../src/providers/types.js';
 
 const hasAsr = (() => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { OpenAiLlm, OpenAiStt, OpenAiTts } from '../../src/providers/openai/index.js';
 import { FliteTts } from '../../src/providers/local/index.js';
-import { int16ToFloat } from '../../src/providers/local/pcm.js';
+import { int16ToFloat32 as int16ToFloat } from '../../src/audio/frame.js';
 import type { LlmEvent } from '../../src/providers/types.js';
 
 const key = process.env['OPENAI_API_KEY'];

@@ -1,7 +1,7 @@
 import { SpeechClient, type protos } from '@google-cloud/speech';
 import { ProviderError } from '../../errors.js';
 import type { PcmFloat, SttOptions, SttProvider, Transcript } from '../types.js';
-import { floatToInt16 } from '../local/pcm.js';
+import { float32ToInt16 } from '../../audio/frame.js';
 import { AsyncChannel, abortedError, throwIfAborted } from '../local/streams.js';
 import { GrpcStatus, clientOptions, mapGoogleError, type GoogleClientOptions } from './client.js';
 
@@ -179,7 +179,7 @@ class Recognition {
         if (next.done) break;
         if (next.value.length === 0) continue;
         const segment = this.#segmentFor();
-        const pcm = floatToInt16(next.value);
+        const pcm = float32ToInt16(next.value);
         segment.stream.write({ audioContent: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength) });
       }
       this.#audioDone = true;

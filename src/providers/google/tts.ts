@@ -1,7 +1,8 @@
 import { TextToSpeechClient, type protos } from '@google-cloud/text-to-speech';
 import { ProviderError } from '../../errors.js';
 import type { TtsChunk, TtsOptions, TtsProvider } from '../types.js';
-import { bytesToInt16, decodeWav, isWav, slicePcm } from '../local/pcm.js';
+import { bytesToInt16 } from '../../audio/frame.js';
+import { decodeWav, isWav, slicePcm } from '../local/pcm.js';
 import { abortedError, throwIfAborted } from '../local/streams.js';
 import { clientOptions, mapGoogleError, type GoogleClientOptions } from './client.js';
 

@@ -8,4 +8,4 @@ export {
   type ScriptedContext,
   type ScriptedRule,
 } from './scripted-agent.js';
-export { decodeWav, encodeWav, floatToInt16, int16ToFloat, type DecodedWav } from './pcm.js';
+export { decodeWav, encodeWav, type DecodedWav } from './pcm.js';

@@ -4,16 +4,8 @@
  * `ProviderError('provider_bad_response')`.
  */
 import { AudioFormatError, ProviderError } from '../../errors.js';
-import { bytesToInt16, downmixStereo, float32ToInt16, int16ToBytes, int16ToFloat32 } from '../../audio/frame.js';
+import { downmixStereo, float32ToInt16 } from '../../audio/frame.js';
 import { readWav, writeWav } from '../../audio/wav.js';
-
-export { bytesToInt16, int16ToBytes };
-
-/** Float32 in [-1, 1] to PCM16, clipping anything outside the range (src/audio's conversion). */
-export const floatToInt16 = (samples: Float32Array): Int16Array => float32ToInt16(samples);
-
-/** PCM16 to Float32 in [-1, 1]. */
-export const int16ToFloat = (samples: Int16Array): Float32Array => int16ToFloat32(samples);
 
 /** A canonical 44-byte-header RIFF/WAVE file holding mono PCM16. */
 export function encodeWav(pcm: Int16Array, sampleRate: number): Uint8Array {

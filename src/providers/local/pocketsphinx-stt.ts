@@ -8,7 +8,8 @@
 import { spawn } from 'node:child_process';
 import { ProviderError } from '../../errors.js';
 import type { PcmFloat, SttOptions, SttProvider, Transcript } from '../types.js';
-import { encodeWav, floatToInt16 } from './pcm.js';
+import { float32ToInt16 } from '../../audio/frame.js';
+import { encodeWav } from './pcm.js';
 import { abortedError, throwIfAborted } from './streams.js';
 
 export interface PocketsphinxSttOptions {
@@ -56,7 +57,7 @@ export class PocketsphinxStt implements SttProvider {
     const probe = await this.probe();
     if (!probe.ok) throw new ProviderError('provider_unavailable', 'stt', probe.message);
     throwIfAborted(options.signal, 'stt');
-    const wav = encodeWav(floatToInt16(audio.samples), audio.sampleRate);
+    const wav = encodeWav(float32ToInt16(audio.samples), audio.sampleRate);
     const lines = await this.#run(wav, options.signal, audio.sampleRate);
     return { text: lines.join(' ').replace(/\s+/g, ' ').trim(), final: true };
   }

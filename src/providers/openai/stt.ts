@@ -2,7 +2,8 @@ import type OpenAI from 'openai';
 import { toFile } from 'openai';
 import { ProviderError } from '../../errors.js';
 import type { PcmFloat, SttOptions, SttProvider, Transcript } from '../types.js';
-import { encodeWav, floatToInt16 } from '../local/pcm.js';
+import { float32ToInt16 } from '../../audio/frame.js';
+import { encodeWav } from '../local/pcm.js';
 import { linkedController, throwIfAborted } from '../local/streams.js';
 import { createOpenAiClient, mapOpenAiError, type OpenAiClientOptions } from './client.js';
 
@@ -34,7 +35,7 @@ export class OpenAiStt implements SttProvider {
   async transcribe(audio: PcmFloat, options: SttOptions): Promise<Transcript> {
     throwIfAborted(options.signal, 'stt');
     const { controller, dispose } = linkedController(options.signal);
-    const wav = encodeWav(floatToInt16(audio.samples), audio.sampleRate);
+    const wav = encodeWav(float32ToInt16(audio.samples), audio.sampleRate);
     const language = options.language ?? this.#options.language;
     try {
       const result: unknown = await this.#client.audio.transcriptions.create(

@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { ProviderError } from '../../errors.js';
 import type { TtsChunk, TtsOptions, TtsProvider } from '../types.js';
-import { bytesToInt16 } from '../local/pcm.js';
+import { bytesToInt16 } from '../../audio/frame.js';
 import { linkedController, throwIfAborted } from '../local/streams.js';
 import { createOpenAiClient, mapOpenAiError, type OpenAiClientOptions } from './client.js';
 
