@@ -1,10 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ProviderError } from '../../src/errors.js';
 import { GoogleStt, GoogleTts } from '../../src/providers/google/index.js';
 import { withResilience } from '../../src/providers/resilience.js';
 import type { Transcript } from '../../src/providers/types.js';
 import { GoogleServer, echoRecognizer, fail, result, status, wavSynthesizer, type RecognizeHandler } from './servers/google-server.js';
+import { collect, rejection } from './helpers.js';
 
 let server: GoogleServer;
 beforeEach(async () => {
@@ -13,22 +13,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await server.close();
 });
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProviderError);
-    return error as ProviderError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const frame = (ms = 100): Float32Array => new Float32Array((16_000 * ms) / 1000).fill(0.1);
 

@@ -7,6 +7,7 @@ import { ProviderError } from '../../src/errors.js';
 import { int16ToFloat32 as int16ToFloat } from '../../src/audio/frame.js';
 import { FliteTts, PocketsphinxStt, fliteModule, splitSentences } from '../../src/providers/local/index.js';
 import type { TtsChunk } from '../../src/providers/types.js';
+import { collect } from './helpers.js';
 
 const hasAsr = (() => {
   const r = spawnSync('ffmpeg', ['-hide_banner', '-filters'], { encoding: 'utf8' });
@@ -14,12 +15,6 @@ const hasAsr = (() => {
 })();
 // In CI ffmpeg is installed, and the recognition test must run (and fail if ffmpeg is missing).
 const skipAsr = !hasAsr && !process.env['CI'];
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
-}
 
 function join16(chunks: readonly TtsChunk[]): Int16Array {
   const out = new Int16Array(chunks.reduce((n, c) => n + c.pcm.length, 0));

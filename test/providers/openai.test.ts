@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ProviderError } from '../../src/errors.js';
 import { OpenAiLlm, OpenAiStt, OpenAiTts } from '../../src/providers/openai/index.js';
 import { withResilience } from '../../src/providers/resilience.js';
 import { decodeWav } from '../../src/providers/local/pcm.js';
@@ -16,6 +15,7 @@ import {
   usageChunk,
   type UploadedFile,
 } from './servers/openai-server.js';
+import { collect, rejection } from './helpers.js';
 
 const CHAT = '/v1/chat/completions';
 const TRANSCRIBE = '/v1/audio/transcriptions';
@@ -29,22 +29,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await server.close();
 });
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProviderError);
-    return error as ProviderError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const fast = { minDelayMs: 5, maxDelayMs: 20 };
 

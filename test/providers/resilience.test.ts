@@ -2,15 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/errors.js';
 import { backoffDelay, fallback, withConcurrency, withResilience } from '../../src/providers/resilience.js';
 import type { LlmEvent, LlmProvider, SttProvider, Transcript, TtsProvider } from '../../src/providers/types.js';
+import { collect } from './helpers.js';
 
 const signal = (): AbortSignal => new AbortController().signal;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
-}
 
 /** An LLM whose n-th call does what `script[n]` says. */
 function scriptedLlm(name: string, script: ('ok' | ProviderError)[]): LlmProvider & { calls: number } {
