@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { createActor, type Actor } from 'xstate';
 import { peekEnvelope } from '../src/motion/protocol/index.js';
 import { createMotionLinkActor, type MotionLinkLogic } from '../src/motion/link.js';
+import { percentile } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,11 +38,6 @@ const API_KEY = 'bench-key';
 
 function write(line: string): void {
   process.stdout.write(`${line}\n`);
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 /** TTS-like audio: a voiced buzz under a syllable envelope, one reply long. */

@@ -13,11 +13,8 @@ import { GoogleTts } from '../src/providers/google/index.js';
 import { withConcurrency, withResilience } from '../src/providers/resilience.js';
 import { OpenAiServer, sse, textStream } from '../test/providers/servers/openai-server.js';
 import { GoogleServer, rawTtsClient, wavSynthesizer } from '../test/providers/servers/google-server.js';
+import { percentileOf as percentile } from './stats.js';
 
-const percentile = (values: readonly number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-};
 const ms = (v: number): string => v.toFixed(2).padStart(8);
 const signal = (): AbortSignal => new AbortController().signal;
 

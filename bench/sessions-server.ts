@@ -3,12 +3,11 @@
  * /bench/stats route reporting event-loop lag, CPU, memory and completed turns. Started as a child
  * process by bench/sessions.ts so the clients' work is not counted against it.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { FakeLlm, FakeStt, FakeTts } from '../src/providers/fake/index.js';
 import { VoiceServer } from '../src/server/index.js';
+import { ProcessMeter } from './process-meter.js';
 
-const RESOLUTION_MS = 1;
 // Egress timing: when each binary (audio) frame leaves the server, per socket. Measurement only.
 const egress = new Map<WebSocket, { first: number; last: number; frames: number }>();
 const send = WebSocket.prototype.send;
@@ -25,9 +24,7 @@ WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: un
   return (send as (...args: unknown[]) => void).call(this, data, ...rest);
 } as typeof WebSocket.prototype.send;
 
-const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-// The histogram measures whole timer periods; the lag is what exceeds the period.
-const lag = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+const meter = new ProcessMeter();
 let turns = 0;
 
 
@@ -47,15 +44,10 @@ const server = new VoiceServer({
   hooks: { onTurnEnd: () => void turns++ },
 });
 
-let cpu = process.cpuUsage();
-let at = performance.now();
 server.route('POST', '/bench/reset', (_req, res) => {
-  loop.reset();
-  cpu = process.cpuUsage();
-  at = performance.now();
+  meter.reset();
   turns = 0;
   egress.clear();
-
   res.end('{}');
 });
 server.route('GET', '/bench/egress', (_req, res) => {
@@ -64,23 +56,10 @@ server.route('GET', '/bench/egress', (_req, res) => {
   res.end(JSON.stringify([...egress.values()].map((e) => e.last + 20 - e.first - e.frames * 20)));
 });
 server.route('GET', '/bench/stats', (_req, res) => {
-  const used = process.cpuUsage(cpu);
-  const elapsedMs = performance.now() - at;
-  const memory = process.memoryUsage();
   res.setHeader('content-type', 'application/json');
-  res.end(
-    JSON.stringify({
-      sessions: server.sessions,
-      turns,
-      cpuPercent: ((used.user + used.system) / 1000 / elapsedMs) * 100,
-      rssBytes: memory.rss,
-      heapUsedBytes: memory.heapUsed,
-      loopDelayMs: { p50: lag(loop.percentile(50)), p99: lag(loop.percentile(99)), max: lag(loop.max) },
-    }),
-  );
+  res.end(JSON.stringify({ sessions: server.sessions, turns, ...meter.figures() }));
 });
 
-loop.enable();
 const address = await server.start();
 process.send?.({ url: address.url, port: address.port });
 process.on('message', (message) => {

@@ -1,8 +1,14 @@
 /** Small helpers shared by the benchmarks: percentiles and aligned tables. */
-export function percentile(sorted: readonly number[], p: number): number {
+/** The p-th percentile of already sorted values (nearest rank). */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index] as number;
+}
+
+/** The p-th percentile of unsorted values. */
+export function percentileOf(values: readonly number[], p: number): number {
+  return percentile([...values].sort((a, b) => a - b), p);
 }
 
 export interface Summary {

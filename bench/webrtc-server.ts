@@ -14,19 +14,16 @@
  * to timestamp every outbound RTP packet with its final SSRC / sequence number / RTP timestamp just
  * before SRTP encryption and the UDP send. Nothing in src/ is changed.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RTCDtlsTransport, type RtpHeader } from 'werift';
 import { FakeLlm, FakeStt, FakeTts } from '../src/providers/fake/index.js';
 import { VoiceServer } from '../src/server/index.js';
+import { ProcessMeter } from './process-meter.js';
 import { percentile } from './stats.js';
 
 const REPLY_TEXT = 'Sure, I can help with that. Your table for two is booked for tomorrow at seven, see you both then.';
 const MS_PER_WORD = 150;
 
-const RESOLUTION_MS = 1;
-const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-// The histogram measures whole timer periods; the lag is what exceeds the period.
-const lag = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+const meter = new ProcessMeter();
 let turns = 0;
 let interruptedTurns = 0;
 
@@ -123,15 +120,11 @@ const server = new VoiceServer({
   },
 });
 
-let cpu = process.cpuUsage();
-let at = performance.now();
 /** Monotonic µs (the clock of V8's .cpuprofile timestamps) at the last reset: the measured window. */
 const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 let windowStartUs = monotonicUs();
 server.route('POST', '/bench/reset', (_req, res) => {
-  loop.reset();
-  cpu = process.cpuUsage();
-  at = performance.now();
+  meter.reset();
   windowStartUs = monotonicUs();
   turns = 0;
   interruptedTurns = 0;
@@ -142,19 +135,13 @@ server.route('POST', '/bench/reset', (_req, res) => {
   res.end('{}');
 });
 server.route('GET', '/bench/stats', (_req, res) => {
-  const used = process.cpuUsage(cpu);
-  const elapsedMs = performance.now() - at;
-  const memory = process.memoryUsage();
   res.setHeader('content-type', 'application/json');
   res.end(
     JSON.stringify({
       sessions: server.sessions,
       turns,
       interruptedTurns,
-      cpuPercent: ((used.user + used.system) / 1000 / elapsedMs) * 100,
-      rssBytes: memory.rss,
-      heapUsedBytes: memory.heapUsed,
-      loopDelayMs: { p50: lag(loop.percentile(50)), p99: lag(loop.percentile(99)), max: lag(loop.max) },
+      ...meter.figures(),
       window: { startUs: windowStartUs, endUs: monotonicUs() },
       /** Time since the last agent RTP packet left (replies still playing out when > 0 and small). */
       rtpIdleMs: performance.now() - lastSendMs,
@@ -174,7 +161,6 @@ server.route('GET', '/bench/senders', (_req, res) => {
   res.end(JSON.stringify(out));
 });
 
-loop.enable();
 const address = await server.start();
 process.send?.({ url: address.url, port: address.port });
 process.on('message', (message) => {

@@ -4,19 +4,10 @@ import { AudioFormatError } from '../../src/errors.js';
 import { float32ToInt16 } from '../../src/audio/frame.js';
 import { OpusDecoder, OpusEncoder } from '../../src/audio/opus.js';
 import { readWav, writeWav } from '../../src/audio/wav.js';
+import { toneAmplitude } from './signal.js';
 
 function tone(hz: number, rate: number, samples: number, amplitude = 0.5): Float32Array {
   return Float32Array.from({ length: samples }, (_, i) => amplitude * Math.sin((2 * Math.PI * hz * i) / rate));
-}
-
-function toneAmplitude(x: Float32Array, hz: number, rate: number): number {
-  let re = 0;
-  let im = 0;
-  for (let i = 0; i < x.length; i++) {
-    re += (x[i] as number) * Math.cos((2 * Math.PI * hz * i) / rate);
-    im += (x[i] as number) * Math.sin((2 * Math.PI * hz * i) / rate);
-  }
-  return (2 * Math.hypot(re, im)) / x.length;
 }
 
 describe('WAV', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AudioFormatError } from '../../src/errors.js';
 import { Resampler, resampleAll } from '../../src/audio/resampler.js';
+import { toneAmplitude } from './signal.js';
 
 function sine(hz: number, rate: number, seconds: number, amplitude = 0.5): Float32Array {
   const out = new Float32Array(Math.round(rate * seconds));
@@ -12,17 +13,6 @@ function rms(x: Float32Array): number {
   let sum = 0;
   for (const v of x) sum += v * v;
   return Math.sqrt(sum / x.length);
-}
-
-/** Magnitude of the `hz` component (single-bin DFT), as a sine amplitude. */
-function toneAmplitude(x: Float32Array, hz: number, rate: number): number {
-  let re = 0;
-  let im = 0;
-  for (let i = 0; i < x.length; i++) {
-    re += (x[i] as number) * Math.cos((2 * Math.PI * hz * i) / rate);
-    im += (x[i] as number) * Math.sin((2 * Math.PI * hz * i) / rate);
-  }
-  return (2 * Math.hypot(re, im)) / x.length;
 }
 
 /** Streams `input` through a resampler in frames of `frameMs`. */
