@@ -14,6 +14,7 @@
  */
 import { type AnyActorRef, and, assign, emit, fromCallback, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
 import type { ChatMessage, LlmUsage, ToolCall, ToolSpec, WordTiming } from '../src/providers/types.js';
+import { words } from '../src/session/history.js';
 import { cutSegments, DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from './segments.js';
 
 export interface ErrorInfo {
@@ -138,9 +139,6 @@ export function spokenText(context: Pick<ReplyContext, 'segments'>): string {
   return context.segments.filter((text) => text.length > 0).join(' ');
 }
 
-function words(text: string): string[] {
-  return text.split(/\s+/).filter((w) => w.length > 0);
-}
 
 /** The text whose audio has been played so far: whole segments, then whole words. */
 export function playedText(context: Pick<ReplyContext, 'segments' | 'playedSegments' | 'playedWords'>): string {

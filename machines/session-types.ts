@@ -5,7 +5,7 @@
  */
 import type { ActorRefFrom } from 'xstate';
 import type { ChatMessage, PcmFloat, ToolCall, ToolSpec } from '../src/providers/types.js';
-import { DEFAULT_HISTORY_LIMITS, type HistoryLimits } from '../src/session/history.js';
+import { DEFAULT_HISTORY_LIMITS, type HistoryLimits, words } from '../src/session/history.js';
 import { DEFAULT_REPLY_SETTINGS, type ErrorInfo, type ReplyParentEvent, type ReplySettings, type ToolResult, type replyMachine } from './reply.js';
 
 /** Timing rules of a session. Defaults and their meaning: src/session/config.ts and docs/configuration.md. */
@@ -106,7 +106,7 @@ export function concatAudio(first: PcmFloat | undefined, second: PcmFloat): PcmF
 }
 
 export function wordCount(text: string): number {
-  return text.split(/\s+/).filter((w) => w.length > 0).length;
+  return words(text).length;
 }
 
 export function errorParams(error: unknown, fallback: string): { code: string; message: string } {

@@ -22,7 +22,7 @@ import { getSharedVad, type SharedVad } from '../vad/shared-vad.js';
 import { ClientConnection, WEBRTC_PCM_RATES } from './connection.js';
 import { DEMO_PAGE_HEADERS, demoPageHtml } from './demo-page.js';
 import type { ConnectionOptions, NewHost, ServerContext } from './context.js';
-import type { ConnectionInfo, DisconnectTiming, HookName, Hooks } from './hooks.js';
+import { callHook, type ConnectionInfo, type DisconnectTiming, type HookName, type Hooks } from './hooks.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits } from './registry.js';
 import { SessionHost } from './session-host.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -292,7 +292,6 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
   }
 
   get #context(): ServerContext {
-    const hooks = this.#options.hooks ?? {};
     return {
       logger: this.#logger,
       options: this.#connectionOptions,
@@ -336,19 +335,10 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
         this.#callHook('onError', { sessionId, code, message }, sessionId);
       },
     };
-    void hooks;
   }
 
   #callHook<K extends HookName>(name: K, argument: Parameters<NonNullable<Hooks[K]>>[0], sessionId: string | undefined): void {
-    const hooks = this.#options.hooks ?? {};
-    const hook = hooks[name] as ((arg: typeof argument) => void | Promise<void>) | undefined;
-    if (hook === undefined) return;
-    try {
-      const result = hook.call(hooks, argument);
-      if (result instanceof Promise) result.catch((error: unknown) => this.#hookFailed(name, error, sessionId));
-    } catch (error) {
-      this.#hookFailed(name, error, sessionId);
-    }
+    callHook(this.#options.hooks ?? {}, name, argument, (hook, error) => this.#hookFailed(hook, error, sessionId));
   }
 
   #createHost(spec: NewHost): SessionHost {

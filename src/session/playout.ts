@@ -13,6 +13,7 @@ import { Resampler } from '../audio/resampler.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { WordTiming } from '../providers/types.js';
+import { words } from './history.js';
 
 export const FRAME_MS = 20;
 
@@ -53,7 +54,7 @@ interface Segment {
 
 /** Spreads a segment's duration over its words by their length when the TTS gave no timings. */
 export function estimateWordTimings(text: string, totalMs: number): WordTiming[] {
-  const list = text.split(/\s+/).filter((w) => w.length > 0);
+  const list = words(text);
   const weights = list.map((w) => w.length + 1);
   const sum = weights.reduce((a, b) => a + b, 0);
   let at = 0;
@@ -104,15 +105,15 @@ export function createPlayoutLogic(options: PlayoutOptions) {
     };
 
     const reportWords = (segment: Segment, all: boolean): void => {
-      const words = segment.words;
+      const timings = segment.words;
       let count = segment.wordsReported;
       if (all) {
-        count = words?.length ?? segment.text.split(/\s+/).filter((w) => w.length > 0).length;
-      } else if (words !== undefined) {
+        count = timings?.length ?? words(segment.text).length;
+      } else if (timings !== undefined) {
         let playedMs = (segment.played * 1000) / rate + 0.5;
         const heard = sink.heardMs?.(input.replyId);
         if (heard !== undefined) playedMs = Math.min(playedMs, heard - (segment.startSample * 1000) / rate + 0.5);
-        while (count < words.length && (words[count]?.endMs ?? Infinity) <= playedMs) count++;
+        while (count < timings.length && (timings[count]?.endMs ?? Infinity) <= playedMs) count++;
       }
       if (count > segment.wordsReported) {
         segment.wordsReported = count;
