@@ -43,6 +43,12 @@ export interface AudioTransport {
   onAudio(listener: AudioListener): Unsubscribe;
   /** Sends one outbound frame of mono PCM16 at `outputSampleRate` (normally 20 ms). */
   sendAudio(frame: Int16Array): void;
+  /**
+   * Drops every outbound frame not yet handed to the network (a reply was cancelled): after it
+   * returns, no frame passed to sendAudio before the call is ever sent. Returns how many frames were dropped.
+   * Idempotent and never throws; returns 0 once the transport is closed.
+   */
+  clearOutput(): number;
   /** Non-fatal problems: malformed inbound audio, encoder failures, dropped frames. */
   onError(listener: (error: VoxError) => void): Unsubscribe;
   /** Called once when the transport ends, whatever the reason. */

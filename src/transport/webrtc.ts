@@ -322,6 +322,29 @@ export class WebRtcTransport implements AudioTransport {
       .catch((error: unknown) => this.#logger.debug({ err: error }, 'RTP send failed'));
   }
 
+  /**
+   * Nothing to drop: this transport keeps no outbound queue, and werift's sender (pending RTP off,
+   * its default) encrypts each packet and calls the UDP socket's `send()` before `sendAudio`
+   * returns. So this always returns 0. Already beyond recall: datagrams Node still has to hand to
+   * the kernel (dgram resolves the address on the next tick), the kernel's UDP send buffer, and the
+   * peer's jitter buffer; werift also keeps its last 128 packets to answer RTCP NACKs (not
+   * negotiated for Opus here, so a compliant peer does not ask).
+   *
+   * What it does do is reset the Opus encoder, whose look-ahead still holds the last 6.5 ms of the
+   * cancelled audio and whose predictors would shape the next frame, so the next reply starts as a
+   * fresh Opus stream; and it makes the next packet start a talkspurt (RTP marker).
+   */
+  clearOutput(): number {
+    if (this.closed) return 0;
+    try {
+      this.#encoder.reset();
+    } catch (error) {
+      this.#logger.debug({ err: error }, 'Opus encoder reset failed');
+    }
+    this.#sequencer.markTalkspurt(performance.now());
+    return 0;
+  }
+
   close(): Promise<void> {
     return this.#finish({ reason: 'closed' });
   }

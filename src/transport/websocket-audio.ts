@@ -25,7 +25,18 @@ export interface WebSocketAudioTransportOptions {
   readonly sampleRate: number;
   /** Rate of outbound frames. Default: `sampleRate`. */
   readonly outputSampleRate?: number;
-  /** Outbound frames wait in a queue while `socket.bufferedAmount` is above this. Default 64 KiB. */
+  /**
+   * Outbound frames wait in this transport's queue while `socket.bufferedAmount` is at or above
+   * this many bytes. Default: 3 outbound frames' worth, `3 × outputFrameSamples × 2` bytes (60 ms
+   * of audio: 1 920 bytes at 16 kHz, 5 760 at 48 kHz).
+   *
+   * Bytes handed to `socket.send()` cannot be recalled when a reply is cancelled, while queued
+   * frames can (`clearOutput`), so this bounds the cancelled audio that may still leave ws's
+   * buffer: under this plus one frame (3 frames with the default; 64 KiB would be 2 s of 16 kHz
+   * audio). ws's buffer only grows once the kernel stops taking bytes, so a small value costs no
+   * throughput; it keeps the backlog where it can be dropped. Whatever the kernel's TCP buffers
+   * already hold is beyond any transport's reach and is not counted here.
+   */
   readonly maxBufferedBytes?: number;
   /** Queue length beyond which the oldest outbound frames are dropped. Default 50 (1 s of 20 ms frames). */
   readonly maxQueuedFrames?: number;
@@ -37,10 +48,15 @@ export interface WebSocketAudioStats {
   readonly framesOut: number;
   /** Outbound frames dropped because the client could not keep up. */
   readonly droppedFrames: number;
+  /** Outbound frames dropped from the queue by `clearOutput` (a reply was cancelled). */
+  readonly clearedFrames: number;
   /** Inbound frames rejected as malformed. */
   readonly invalidFrames: number;
   readonly queuedFrames: number;
 }
+
+/** Default `maxBufferedBytes`, in outbound frames (see the option). */
+const DEFAULT_MAX_BUFFERED_FRAMES = 3;
 
 /** Binary payload shapes `ws` hands to a 'message' listener. */
 export type BinaryData = Buffer | ArrayBuffer | Buffer[] | Uint8Array;
@@ -70,6 +86,7 @@ export class WebSocketAudioTransport implements AudioTransport {
   #framesIn = 0;
   #framesOut = 0;
   #droppedFrames = 0;
+  #clearedFrames = 0;
   #invalidFrames = 0;
 
   constructor(socket: AudioSocket, options: WebSocketAudioTransportOptions) {
@@ -81,7 +98,7 @@ export class WebSocketAudioTransport implements AudioTransport {
     this.inputFormat = { sampleRate: options.sampleRate, channels: 1 };
     this.outputSampleRate = options.outputSampleRate ?? options.sampleRate;
     this.outputFrameSamples = Math.round(this.outputSampleRate / 50);
-    this.#maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_FRAMES * this.outputFrameSamples * 2;
     this.#maxQueuedFrames = Math.max(1, options.maxQueuedFrames ?? 50);
     this.#audio = new ListenerSet(this.#logger, 'audio');
     this.#errors = new ListenerSet(this.#logger, 'error');
@@ -99,6 +116,7 @@ export class WebSocketAudioTransport implements AudioTransport {
       framesIn: this.#framesIn,
       framesOut: this.#framesOut,
       droppedFrames: this.#droppedFrames,
+      clearedFrames: this.#clearedFrames,
       invalidFrames: this.#invalidFrames,
       queuedFrames: this.#queue.length,
     };
@@ -159,6 +177,18 @@ export class WebSocketAudioTransport implements AudioTransport {
       }
     }
     this.#drain();
+  }
+
+  /**
+   * Empties the outbound queue. Frames already passed to `socket.send()` (at most
+   * `maxBufferedBytes` plus one frame in ws's buffer, and whatever the kernel holds) still go out.
+   */
+  clearOutput(): number {
+    if (this.#closed) return 0;
+    const cleared = this.#queue.length;
+    this.#queue.length = 0;
+    this.#clearedFrames += cleared;
+    return cleared;
   }
 
   close(): Promise<void> {

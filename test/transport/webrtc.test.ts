@@ -1,4 +1,5 @@
 import { Decoder, Encoder } from '@evan/opus';
+import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RTCPeerConnection, RtpHeader, RtpPacket, useOPUS, type RTCRtpTransceiver } from 'werift';
 import type { VoxError } from '../../src/errors.js';
@@ -185,6 +186,65 @@ describe('WebRtcTransport (werift ↔ werift on loopback)', () => {
     transport.onError((error) => errors.push(error));
     transport.sendAudio(new Int16Array(100));
     expect(errors[0]).toMatchObject({ code: 'audio_invalid_format' });
+  });
+
+  it('clearOutput returns 0 before connecting and after close, and never throws', async () => {
+    const transport = serverTransport();
+    expect(transport.clearOutput()).toBe(0);
+    transport.sendAudio(new Int16Array(960)); // dropped: not connected
+    expect(transport.clearOutput()).toBe(0);
+    expect(transport.clearOutput()).toBe(0);
+    await transport.close();
+    expect(transport.clearOutput()).toBe(0);
+  });
+
+  it('clearOutput on a live call: nothing is queued (every frame reaches the UDP socket inside sendAudio), and the next reply starts as a fresh Opus stream with the RTP marker', async () => {
+    const transport = serverTransport();
+    const peer = clientPeer();
+    const { pc } = peer;
+    const packets: Array<{ marker: boolean; payload: Buffer }> = [];
+    peer.onRtp = (rtp) => packets.push({ marker: rtp.header.marker, payload: Buffer.from(rtp.payload) });
+    await pc.setLocalDescription(await pc.createOffer());
+    await pc.setRemoteDescription({ type: 'answer', sdp: await transport.handleOffer(pc.localDescription?.sdp ?? '') });
+    await transport.whenConnected();
+    if (pc.connectionState !== 'connected') await pc.connectionStateChange.watch((state) => state === 'connected');
+
+    const replyA = toneFrames(1000, 8000, 10);
+    const replyB = toneFrames(440, 8000, 10);
+    // Count the datagrams handed to Node's UDP sockets while sendAudio runs (a pass-through spy): no
+    // other code can run inside this synchronous loop, so every send is one of these frames.
+    const proto = dgram.Socket.prototype;
+    const send = proto.send;
+    let datagrams = 0;
+    proto.send = function (this: dgram.Socket, ...args: unknown[]) {
+      datagrams++;
+      return (send as (...a: unknown[]) => void).apply(this, args);
+    } as typeof send;
+    try {
+      for (const frame of replyA) transport.sendAudio(frame);
+    } finally {
+      proto.send = send;
+    }
+    expect(datagrams).toBe(replyA.length);
+
+    expect(transport.clearOutput()).toBe(0);
+    expect(transport.clearOutput()).toBe(0);
+    for (const frame of replyB) transport.sendAudio(frame);
+    expect(transport.stats).toMatchObject({ packetsOut: 20, droppedFrames: 0 });
+
+    await expect.poll(() => packets.length, { timeout: 3000 }).toBe(20);
+    const firstB = packets.findLastIndex((packet) => packet.marker);
+    expect(firstB).toBe(10);
+    // The first packet of reply B is byte for byte what a new encoder makes of that frame: nothing of
+    // reply A (the encoder's look-ahead, its predictors) leaks into it.
+    const fresh = new Encoder({ channels: 1, sample_rate: 48_000, application: 'voip' });
+    fresh.bitrate = 32_000;
+    const continued = new Encoder({ channels: 1, sample_rate: 48_000, application: 'voip' });
+    continued.bitrate = 32_000;
+    for (const frame of replyA) continued.encode(frame);
+    const firstFrameB = replyB[0] ?? new Int16Array(960);
+    expect(packets[firstB]?.payload.equals(Buffer.from(fresh.encode(firstFrameB)))).toBe(true);
+    expect(packets[firstB]?.payload.equals(Buffer.from(continued.encode(firstFrameB)))).toBe(false); // the check can tell
   });
 
   it('close() is idempotent and reports closed once', async () => {
