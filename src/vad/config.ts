@@ -14,6 +14,13 @@ export interface VadConfig {
   readonly minSpeechMs: number;
   /** Silence that ends a turn (`vad.speechEnd`). Default 480 ms = 15 windows. */
   readonly minSilenceMs: number;
+  /**
+   * Silence inside speech that is reported as a pause (`vad.speechPause`, then `vad.speechResume`
+   * if speech comes back before minSilenceMs). Must be shorter than minSilenceMs after rounding to
+   * windows. Default 192 ms = 6 windows; when it is not set and minSilenceMs is 192 ms or less, it
+   * becomes one window less than minSilenceMs (at least 1 window).
+   */
+  readonly pauseMs: number;
   /** Audio before the onset included in the utterance handed to STT. Default 320 ms = 10 windows. */
   readonly prefixPaddingMs: number;
   /** A turn longer than this is ended (and a new one starts if speech goes on). Default 30 000 ms. */
@@ -25,6 +32,7 @@ export const DEFAULT_VAD_CONFIG: VadConfig = Object.freeze({
   negativeThreshold: 0.35,
   minSpeechMs: 64,
   minSilenceMs: 480,
+  pauseMs: 192,
   prefixPaddingMs: 320,
   maxSpeechMs: 30_000,
 });
@@ -36,7 +44,8 @@ export function msToWindows(ms: number, min = 0): number {
 
 /** Merges `partial` over the defaults and validates the result. Throws ConfigError naming the field. */
 export function resolveVadConfig(partial: Partial<VadConfig> = {}): VadConfig {
-  const config: VadConfig = { ...DEFAULT_VAD_CONFIG, ...stripUndefined(partial) };
+  const given = stripUndefined(partial);
+  let config: VadConfig = { ...DEFAULT_VAD_CONFIG, ...given };
   const probability = (field: keyof VadConfig): void => {
     const value = config[field];
     if (!(Number.isFinite(value) && value > 0 && value < 1)) {
@@ -58,6 +67,20 @@ export function resolveVadConfig(partial: Partial<VadConfig> = {}): VadConfig {
   duration('minSilenceMs', VAD_FRAME_MS);
   duration('prefixPaddingMs', 0);
   duration('maxSpeechMs', 1000);
+  const silenceWindows = msToWindows(config.minSilenceMs, 1);
+  if (given.pauseMs === undefined && msToWindows(config.pauseMs) >= silenceWindows) {
+    // The default does not fit under a short minSilenceMs: one window less (a 1-window minSilenceMs
+    // leaves no room, so the pause then comes together with the end, just before it).
+    config = { ...config, pauseMs: Math.max(1, silenceWindows - 1) * VAD_FRAME_MS };
+  } else {
+    duration('pauseMs', VAD_FRAME_MS);
+    if (msToWindows(config.pauseMs) >= silenceWindows) {
+      throw new ConfigError(
+        'vad.pauseMs',
+        `must be shorter than minSilenceMs (${config.minSilenceMs} ms = ${silenceWindows} windows of ${VAD_FRAME_MS} ms), got ${config.pauseMs}`,
+      );
+    }
+  }
   return config;
 }
 

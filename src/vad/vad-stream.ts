@@ -1,6 +1,6 @@
 /**
  * One audio stream's VAD: re-chunks 16 kHz mono frames of any length into 512-sample windows, scores
- * them on the shared model and turns the probabilities into `vad.*` events.
+ * them on the shared model and turns the probabilities into `vad.*` events (see speech-detector.ts).
  *
  * Bad samples are converted, not fatal: NaN → 0 and values beyond ±1 are clamped (counted in
  * `sanitizedSamples`). A window whose inference fails yields a `vad.error` event and counts as
@@ -24,6 +24,11 @@ export type VadEvent = VadSpeechEvent | VadErrorEvent;
 export interface VadStreamOptions {
   readonly onEvent: (event: VadEvent) => void;
   readonly config?: Partial<VadConfig>;
+  /**
+   * Voiced durations (ms) of an utterance at which to send `vad.voiced` (each at most once per
+   * utterance, never before `vad.speechStart`). Default [] (no `vad.voiced`).
+   */
+  readonly voicedMarksMs?: readonly number[];
   /** Defaults to the process-wide {@link getSharedVad}. */
   readonly vad?: SharedVad;
 }
@@ -42,8 +47,9 @@ export class VadStream {
   constructor(options: VadStreamOptions) {
     this.config = resolveVadConfig(options.config);
     this.#onEvent = options.onEvent;
+    // The detector first: it validates the marks before a model stream is opened.
+    this.#detector = new SpeechDetector(this.config, (event) => this.#emit(event), options.voicedMarksMs ?? []);
     this.#inference = (options.vad ?? getSharedVad()).openStream();
-    this.#detector = new SpeechDetector(this.config, (event) => this.#emit(event));
   }
 
   /** Samples changed by the NaN/clamp rule. */

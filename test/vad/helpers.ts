@@ -33,12 +33,19 @@ export interface Recorded {
  */
 export async function runVad(
   samples: Float32Array,
-  options: { vad: SharedVad; config?: Partial<VadConfig>; frameSamples?: number; trailingSilenceMs?: number },
+  options: {
+    vad: SharedVad;
+    config?: Partial<VadConfig>;
+    voicedMarksMs?: readonly number[];
+    frameSamples?: number;
+    trailingSilenceMs?: number;
+  },
 ): Promise<Recorded[]> {
   const events: Recorded[] = [];
   const stream: VadStream = new VadStream({
     vad: options.vad,
     ...(options.config === undefined ? {} : { config: options.config }),
+    ...(options.voicedMarksMs === undefined ? {} : { voicedMarksMs: options.voicedMarksMs }),
     onEvent: (event) => events.push({ type: event.type, event, emittedAtMs: stream.positionMs }),
   });
   const frame = options.frameSamples ?? 320;
@@ -83,4 +90,28 @@ export function turns(events: readonly Recorded[]): Array<{ startMs: number; end
     }
   }
   return result;
+}
+
+/**
+ * Checks that a stream's events follow the VAD event grammar (vad.error may come anywhere):
+ *   (onset (onsetCancelled | speechStart (voiced | speechPause speechResume)* speechPause? speechEnd))*
+ * Throws on the first event out of place.
+ */
+export function checkEventGrammar(events: ReadonlyArray<{ readonly type: string }>): void {
+  type State = 'idle' | 'pending' | 'speaking' | 'paused';
+  const next: Record<State, Record<string, State>> = {
+    idle: { 'vad.onset': 'pending' },
+    pending: { 'vad.onsetCancelled': 'idle', 'vad.speechStart': 'speaking' },
+    speaking: { 'vad.voiced': 'speaking', 'vad.speechPause': 'paused', 'vad.speechEnd': 'idle' },
+    paused: { 'vad.speechResume': 'speaking', 'vad.speechEnd': 'idle' },
+  };
+  let state: State = 'idle';
+  events.forEach(({ type }, i) => {
+    if (type === 'vad.error') return;
+    const to = next[state][type];
+    if (to === undefined) {
+      throw new Error(`event ${i} ${type} is out of place in state ${state}: ${events.map((e) => e.type).join(', ')}`);
+    }
+    state = to;
+  });
 }

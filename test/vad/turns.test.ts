@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_VAD_CONFIG } from '../../src/vad/config.js';
 import { SharedVad } from '../../src/vad/shared-vad.js';
-import { loadFixture, runVad, SPEECH_EDGES, toVadRate, turns } from './helpers.js';
+import { checkEventGrammar, loadFixture, runVad, SPEECH_EDGES, toVadRate, turns } from './helpers.js';
 
 const vad = new SharedVad();
 afterAll(() => vad.close());
@@ -19,6 +19,24 @@ describe('VAD turns on the speech fixtures (real Silero inference)', () => {
       expect(turn!.emittedAtMs).toBeGreaterThanOrEqual(turn!.endMs + DEFAULT_VAD_CONFIG.minSilenceMs);
     });
   }
+
+  it('every fixture gives a well-formed event stream: onset before start, pauses resumed or ended, voicedMs ≤ durationMs', async () => {
+    for (const file of [...Object.keys(SPEECH_EDGES), 'two-phrases-short-pause.16k.wav']) {
+      const events = await runVad(loadFixture(file).samples, { vad, voicedMarksMs: [600] });
+      checkEventGrammar(events);
+      const ends = events.flatMap((e) => (e.event.type === 'vad.speechEnd' ? [e.event] : []));
+      expect(ends.length, file).toBeGreaterThan(0);
+      for (const end of ends) {
+        expect(end.voicedMs, file).toBeGreaterThan(600); // all fixture turns are full sentences
+        expect(end.voicedMs, file).toBeLessThanOrEqual(end.durationMs);
+      }
+      expect(events.filter((e) => e.type === 'vad.voiced'), file).toHaveLength(ends.length);
+      // the speechEnd comes after the pause of its silence run, which starts at the same window
+      const pause = events.findLast((e) => e.type === 'vad.speechPause')!;
+      expect(pause.event).toMatchObject({ atMs: ends.at(-1)!.atMs });
+      expect(pause.emittedAtMs).toBe(ends.at(-1)!.atMs + DEFAULT_VAD_CONFIG.pauseMs);
+    }
+  });
 
   it('noise.16k.wav gives no turn', async () => {
     const events = await runVad(loadFixture('noise.16k.wav').samples, { vad });
