@@ -2,7 +2,7 @@
  * Conversation history as plain immutable data (it lives in the session machine's context).
  * A history is an array of ChatMessages; these functions return new arrays and never mutate.
  */
-import type { ChatMessage, ToolCall } from '../providers/types.js';
+import type { ChatMessage, ToolCall } from '../src/providers/types.js';
 
 export type History = readonly ChatMessage[];
 
@@ -87,7 +87,4 @@ export function limitHistory(history: History, limits: HistoryLimits = DEFAULT_H
   return all.filter((_, i) => keep[i]).flat();
 }
 
-/** The words of a text, as the runtime counts them for truncation and interruption rules. */
-export function words(text: string): string[] {
-  return text.split(/\s+/).filter((w) => w.length > 0);
-}
+export { words } from './words.js';

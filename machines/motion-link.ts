@@ -100,6 +100,11 @@ export const DEFAULT_RECONNECT_POLICY: ReconnectPolicy = { baseDelayMs: 250, max
 
 export interface MotionLinkInput {
   readonly reconnect?: Partial<ReconnectPolicy>;
+  /**
+   * `false`: only `emit` the outputs (observe them with `actor.on(...)`), never send them to the
+   * parent. A session relays avatar frames this way, so they add no work to its statechart.
+   */
+  readonly notifyParent?: boolean;
 }
 
 export interface MotionLinkContext {
@@ -107,6 +112,7 @@ export interface MotionLinkContext {
   /** Reconnect attempts since the last confirmed connection. */
   readonly attempt: number;
   readonly lastError: Error | undefined;
+  readonly notifyParent: boolean;
 }
 
 export interface ConnectionInput {
@@ -131,9 +137,9 @@ export const motionLinkMachine = setup({
     connection: fromCallback<ConnectionCommand, ConnectionInput, ConnectionEvent>(() => () => undefined),
   },
   actions: {
-    notify: enqueueActions(({ enqueue, self }, params: MotionLinkOutput) => {
+    notify: enqueueActions(({ context, enqueue, self }, params: MotionLinkOutput) => {
       const parent: AnyActorRef | undefined = self._parent;
-      if (parent !== undefined) enqueue.sendParent(params);
+      if (parent !== undefined && context.notifyParent) enqueue.sendParent(params);
       enqueue(emit(params));
     }),
     forward: sendTo('connection', ({ event }) => event as ConnectionCommand),
@@ -152,6 +158,7 @@ export const motionLinkMachine = setup({
   id: 'motionLink',
   context: ({ input }) => ({
     policy: { ...DEFAULT_RECONNECT_POLICY, ...input?.reconnect },
+    notifyParent: input?.notifyParent ?? true,
     attempt: 0,
     lastError: undefined,
   }),

@@ -14,7 +14,7 @@
  */
 import { type AnyActorRef, and, assign, emit, fromCallback, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
 import type { ChatMessage, LlmUsage, ToolCall, ToolSpec, WordTiming } from '../src/providers/types.js';
-import { words } from '../src/session/history.js';
+import { words } from './words.js';
 import { cutSegments, DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from './segments.js';
 
 export interface ErrorInfo {
@@ -49,6 +49,8 @@ export interface ReplyInput {
   readonly messages: readonly ChatMessage[];
   readonly tools?: readonly ToolSpec[];
   readonly settings?: ReplySettings;
+  /** Start with the output paused (the session's transport is gone); `output.resume` starts it. */
+  readonly outputPaused?: boolean;
 }
 
 export interface ReplyContext {
@@ -71,6 +73,7 @@ export interface ReplyContext {
   readonly rounds: number;
   readonly usage: LlmUsage;
   readonly error: ErrorInfo | undefined;
+  readonly outputPaused: boolean;
 }
 
 export type LlmActorEvent =
@@ -111,6 +114,8 @@ export type ReplyEvent =
 export type ReplyParentEvent =
   | { type: 'reply.delta'; replyId: number; text: string }
   | { type: 'reply.audioStart'; replyId: number; sampleRate: number }
+  /** The text whose audio has been played so far grew (whole words). */
+  | { type: 'reply.heard'; replyId: number; text: string }
   | { type: 'reply.toolCalls'; replyId: number; calls: readonly ToolCall[] }
   | { type: 'reply.toolResults'; replyId: number; results: readonly ToolResult[] }
   | { type: 'reply.done'; replyId: number; text: string; usage: LlmUsage }
@@ -132,6 +137,8 @@ export interface TtsActorInput {
 
 export interface PlayoutActorInput {
   readonly replyId: number;
+  /** Start paused: no frame goes out before `playout.resume`. */
+  readonly paused: boolean;
 }
 
 /** Everything the reply said (segments vetoed by a guard are empty and left out). */
@@ -245,6 +252,7 @@ export const replyMachine = setup({
       params.segment === context.playedSegments ? { playedSegments: context.playedSegments + 1, playedWords: 0 } : {},
     ),
     setError: assign({ error: (_, params: { error: ErrorInfo }) => params.error }),
+    reportHeard: sendParent(({ context }) => ({ type: 'reply.heard', replyId: context.replyId, text: playedText(context) })),
     reportDone: sendParent(({ context }) => ({
       type: 'reply.done',
       replyId: context.replyId,
@@ -291,20 +299,21 @@ export const replyMachine = setup({
     rounds: 0,
     usage: NO_USAGE,
     error: undefined,
+    outputPaused: input.outputPaused ?? false,
   }),
   initial: 'active',
   states: {
     active: {
       type: 'parallel',
-      invoke: { id: 'playout', src: 'playout', input: ({ context }) => ({ replyId: context.replyId }) },
+      invoke: { id: 'playout', src: 'playout', input: ({ context }) => ({ replyId: context.replyId, paused: context.outputPaused }) },
       on: {
         'output.pause': { actions: 'pausePlayout' },
         'output.resume': { actions: 'resumePlayout' },
         'playout.started': {
           actions: ['markAudioStarted', { type: 'reportAudioStart', params: ({ event }) => ({ sampleRate: event.sampleRate }) }],
         },
-        'playout.word': { actions: { type: 'markWords', params: ({ event }) => event } },
-        'playout.segmentDone': { actions: { type: 'markSegmentPlayed', params: ({ event }) => event } },
+        'playout.word': { actions: [{ type: 'markWords', params: ({ event }) => event }, 'reportHeard'] },
+        'playout.segmentDone': { actions: [{ type: 'markSegmentPlayed', params: ({ event }) => event }, 'reportHeard'] },
       },
       onDone: 'finished',
       states: {

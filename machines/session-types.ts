@@ -1,20 +1,25 @@
 /**
  * The session statechart's vocabulary: settings, input, context, the events it takes and the events
  * it emits, and small pure helpers. Kept apart from machines/session.ts so the machine file reads as
- * setup + states.
+ * setup + states. Types only from src/ (machines/ imports nothing with I/O).
  */
-import type { ActorRefFrom } from 'xstate';
 import type { ChatMessage, PcmFloat, ToolCall, ToolSpec } from '../src/providers/types.js';
-import { DEFAULT_HISTORY_LIMITS, type HistoryLimits, words } from '../src/session/history.js';
-import { DEFAULT_REPLY_SETTINGS, type ErrorInfo, type ReplyParentEvent, type ReplySettings, type ToolResult, type replyMachine } from './reply.js';
+import { DEFAULT_HISTORY_LIMITS, type HistoryLimits } from './history.js';
+import { DEFAULT_REPLY_SETTINGS, type ErrorInfo, type ReplyParentEvent, type ReplySettings, type ToolResult } from './reply.js';
+import { DEFAULT_BACKCHANNEL_WORDS } from './words.js';
 
-/** Timing rules of a session. Defaults and their meaning: src/session/config.ts and docs/configuration.md. */
+/** Turn-taking rules of a session. Defaults and their meaning: src/session/config.ts and docs/configuration.md. */
 export interface SessionTimings {
-  /** Speech during a reply must last this long before it cancels the reply. */
+  /**
+   * Voiced speech (VAD windows, summed across pauses shorter than the end of turn) an interruption
+   * needs before it cancels the reply. Wall time does not count: a spoken "yeah" is ~420 ms voiced.
+   */
   readonly minInterruptionMs: number;
-  /** Or the interim transcript must reach this many words (0 disables the word rule). */
+  /** Or the interim transcript must reach this many words that are not backchannels (0 disables the word rule). */
   readonly minInterruptionWords: number;
-  /** After a false interruption (speech too short), wait this long in silence before resuming playout. */
+  /** Listener feedback that never counts as words of an interruption ("yeah", "uh-huh", "got it", …). */
+  readonly backchannelWords: readonly string[];
+  /** An unconfirmed interruption whose voice stays paused this long (from the pause) is false: playout resumes. */
   readonly falseInterruptionTimeoutMs: number;
   /** How long a session whose transport dropped waits for `session.resume` before closing. */
   readonly sessionTtlMs: number;
@@ -26,9 +31,10 @@ export interface SessionSettings extends SessionTimings {
 }
 
 export const DEFAULT_SESSION_SETTINGS: SessionSettings = {
-  minInterruptionMs: 400,
+  minInterruptionMs: 600,
   minInterruptionWords: 0,
-  falseInterruptionTimeoutMs: 1000,
+  backchannelWords: DEFAULT_BACKCHANNEL_WORDS,
+  falseInterruptionTimeoutMs: 600,
   sessionTtlMs: 60_000,
   reply: DEFAULT_REPLY_SETTINGS,
   history: DEFAULT_HISTORY_LIMITS,
@@ -41,13 +47,19 @@ export interface SessionInput {
   readonly tools?: readonly ToolSpec[];
 }
 
-export type ReplyRef = ActorRefFrom<typeof replyMachine>;
-
 /** What the `motion` child (the Motion Server link) receives. */
 export type MotionChildCommand =
   | { type: 'motion.audio'; pcm: Int16Array; sampleRate: number; end: boolean }
   | { type: 'motion.interrupt' }
   | { type: 'motion.close' };
+
+/** What the `vad` child receives: forget the utterance in progress (the transport it came from is gone). */
+export type VadChildCommand = { type: 'vad.reset' };
+
+/** The input the session gives its `vad` child: voiced durations it must report (`vad.voiced`). */
+export interface VadChildInput {
+  readonly voicedMarksMs: readonly number[];
+}
 
 export interface SessionContext {
   readonly settings: SessionSettings;
@@ -56,8 +68,14 @@ export interface SessionContext {
   readonly history: readonly ChatMessage[];
   /** Number of replies started; the id of the current one. */
   readonly turn: number;
-  readonly reply: ReplyRef | undefined;
-  /** The utterance being transcribed (or kept while the user goes on speaking). */
+  /** The current reply's played (heard) text, and whether its audio has started. */
+  readonly heard: string;
+  readonly audioStarted: boolean;
+  /** The transport is gone (the connection region is `suspended`): a reply starts with its output paused. */
+  readonly suspended: boolean;
+  /** Voiced duration of the user's current utterance, as the VAD last reported it. */
+  readonly voicedMs: number;
+  /** The utterance being transcribed, or held while an interruption is undecided. */
   readonly utterance: PcmFloat | undefined;
   /** Text typed while an utterance was being transcribed; it joins the same turn. */
   readonly queuedText: readonly string[];
@@ -65,10 +83,23 @@ export interface SessionContext {
   readonly laterUtterance: PcmFloat | undefined;
 }
 
+/**
+ * What the VAD reports, in audio-stream time (`atMs`): a provisional onset (first window ≥ threshold)
+ * that is confirmed (`speechStart`, after minSpeechMs) or cancelled; short pauses and resumptions
+ * inside an utterance; voiced-duration marks; the end of the turn after minSilenceMs of silence.
+ */
+export type VadChildEvent =
+  | { type: 'vad.onset'; atMs: number }
+  | { type: 'vad.onsetCancelled'; atMs: number }
+  | { type: 'vad.speechStart'; atMs: number; voicedMs: number }
+  | { type: 'vad.speechPause'; atMs: number; voicedMs: number }
+  | { type: 'vad.speechResume'; atMs: number; voicedMs: number }
+  | { type: 'vad.voiced'; atMs: number; voicedMs: number }
+  | { type: 'vad.speechEnd'; atMs: number; durationMs: number; voicedMs: number; audio: PcmFloat }
+  | { type: 'vad.error'; error: ErrorInfo };
+
 export type SessionEvent =
-  | { type: 'vad.speechStart'; atMs: number }
-  | { type: 'vad.speechEnd'; atMs: number; durationMs: number; audio: PcmFloat }
-  | { type: 'vad.error'; error: ErrorInfo }
+  | VadChildEvent
   | { type: 'stt.partial'; text: string }
   | { type: 'user.text'; text: string }
   | { type: 'user.interrupt' }
@@ -80,7 +111,7 @@ export type SessionEvent =
 /** What the session tells the outside world (server → client protocol, hooks, metrics). */
 export type SessionEmitted =
   | { type: 'vad.speechStart'; atMs: number }
-  | { type: 'vad.speechEnd'; atMs: number; durationMs: number }
+  | { type: 'vad.speechEnd'; atMs: number; durationMs: number; voicedMs: number }
   | { type: 'transcript.partial'; text: string }
   | { type: 'transcript.final'; text: string }
   | { type: 'turn.start'; replyId: number; source: 'voice' | 'text' }
@@ -89,6 +120,9 @@ export type SessionEmitted =
   | { type: 'reply.done'; replyId: number; text: string; interrupted: boolean }
   | { type: 'reply.paused'; replyId: number }
   | { type: 'reply.resumed'; replyId: number }
+  /** An interruption that was not confirmed (a backchannel, a cough): the reply went on; nothing was recorded. */
+  | { type: 'interruption.false'; replyId: number; voicedMs: number }
+  | { type: 'interruption.confirmed'; replyId: number; voicedMs: number; by: 'voice' | 'words' | 'client' | 'text' }
   | { type: 'tools.start'; replyId: number; calls: readonly ToolCall[] }
   | { type: 'tools.end'; replyId: number; results: readonly ToolResult[] }
   | { type: 'error'; code: string; message: string; fatal: boolean }
@@ -96,17 +130,12 @@ export type SessionEmitted =
   | { type: 'session.resumeRefused' }
   | { type: 'session.closed'; reason: string };
 
-
 export function concatAudio(first: PcmFloat | undefined, second: PcmFloat): PcmFloat {
   if (first === undefined || first.samples.length === 0) return second;
   const samples = new Float32Array(first.samples.length + second.samples.length);
   samples.set(first.samples, 0);
   samples.set(second.samples, first.samples.length);
   return { samples, sampleRate: second.sampleRate };
-}
-
-export function wordCount(text: string): number {
-  return words(text).length;
 }
 
 export function errorParams(error: unknown, fallback: string): { code: string; message: string } {
@@ -118,25 +147,49 @@ export function errorParams(error: unknown, fallback: string): { code: string; m
   return { code: fallback, message: String(error) };
 }
 
-/**
- * The public name of a session state value: `listening.idle`, `speaking`, `interrupted.falseAlarm`,
- * `suspended`, `closed` (the internal `active` wrapper is not part of the name).
- */
-export function stateName(value: unknown): string {
+/** The user's voice as the `voice` region has it. */
+export type VoiceState = 'silent' | 'speaking' | 'paused';
+
+export interface PublicState {
+  /** The turn region's path (`listening`, `transcribing`, `thinking`, `speaking`, `interrupted.confirming`, …), or `suspended` / `closed`. */
+  readonly state: string;
+  readonly voice: VoiceState;
+}
+
+function path(node: unknown): string[] {
   const parts: string[] = [];
-  let node: unknown = value;
   while (node !== undefined) {
     if (typeof node === 'string') {
       parts.push(node);
       break;
     }
     if (typeof node !== 'object' || node === null) break;
-    const entries = Object.entries(node as Record<string, unknown>);
-    const first = entries[0];
+    const first = Object.entries(node as Record<string, unknown>)[0];
     if (first === undefined) break;
     parts.push(first[0]);
     node = first[1];
   }
-  if (parts[0] === 'active') parts.shift();
-  return parts.join('.');
+  return parts;
+}
+
+/**
+ * The public names of a session snapshot value: the turn region's path without the internal
+ * `replying` wrapper (`thinking`, `interrupted.paused`, `transcribing`), `suspended` while the
+ * connection region is, `closed` at the end; and the voice region's state.
+ */
+export function publicState(value: unknown): PublicState {
+  if (value === 'closed') return { state: 'closed', voice: 'silent' };
+  const active = (value as { active?: Record<string, unknown> } | undefined)?.active;
+  if (typeof active !== 'object' || active === null) return { state: path(value).join('.'), voice: 'silent' };
+  const voice = (typeof active['voice'] === 'string' ? active['voice'] : 'silent') as VoiceState;
+  if (active['connection'] === 'suspended') return { state: 'suspended', voice };
+  const turn = path(active['turn']);
+  if (turn[0] === 'replying') turn.shift();
+  // Only the interruption's sub-states are public; transcribing's are bookkeeping.
+  return { state: turn[0] === 'interrupted' ? turn.join('.') : (turn[0] ?? ''), voice };
+}
+
+/** The public state name alone (see {@link publicState}). */
+export function stateName(value: unknown): string {
+  return publicState(value).state;
 }

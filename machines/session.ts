@@ -1,20 +1,24 @@
 /**
  * The voice session statechart. It decides what happens next; src/session/ supplies the actors
  * that do the I/O:
- * - `vad`    fromCallback, spawned for the whole session: inbound audio → vad.speechStart / vad.speechEnd
- * - `stt`    fromPromise, invoked while `transcribing`: one utterance → its text
- * - `reply`  the reply machine (machines/reply.ts) with its own llm / tools / tts / playout children
- * - `motion` fromCallback, spawned when an avatar is attached: the Motion Server link
+ * - `vad`    spawned for the whole session: inbound audio → vad.onset / speechStart / speechPause /
+ *            speechResume / voiced / speechEnd (audio-stream time); takes `vad.reset`
+ * - `stt`    invoked by `transcribing`: one utterance → its text
+ * - `reply`  the reply machine (machines/reply.ts), invoked by `replying`: leaving that state stops it
+ * - `motion` spawned for the whole session: the Motion Server link (a no-op without an avatar)
  *
- * States are part of the public API and of the wire protocol (`session.state`):
- * listening (idle | userSpeaking), transcribing, thinking, speaking, interrupted (userSpeaking |
- * falseAlarm), suspended, closed. The working states sit under `active`; `suspended` (transport
- * lost) and `closed` are outside it.
+ * `active` has three parallel regions:
+ * - `voice`: what the user's microphone is doing — silent | speaking | paused (from the VAD).
+ * - `turn`: the conversation — listening, transcribing, replying (thinking | speaking | interrupted).
+ * - `connection`: online | suspended. The transport may drop at any point of a turn; the turn goes
+ *   on (a reply keeps its place, output paused) and a resume continues it. Being a region of its
+ *   own, a drop never leaves `replying`, so the reply actor it invokes survives.
+ * Public names (wire `session.state`): see publicState() in ./session-types.ts.
  */
-import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, sendTo, setup, spawnChild, stateIn, stopChild } from 'xstate';
+import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, sendTo, setup, spawnChild, stateIn } from 'xstate';
 import type { ChatMessage, PcmFloat, ToolCall } from '../src/providers/types.js';
-import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory } from '../src/session/history.js';
-import { playedText, replyMachine, type ToolResult } from './reply.js';
+import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory } from './history.js';
+import { replyMachine, type ToolResult } from './reply.js';
 import {
   concatAudio,
   DEFAULT_SESSION_SETTINGS,
@@ -24,47 +28,32 @@ import {
   type SessionEmitted,
   type SessionEvent,
   type SessionInput,
-  wordCount,
+  type VadChildCommand,
+  type VadChildInput,
 } from './session-types.js';
+import {
+  type Cause,
+  cancelReply,
+  COMMIT_REPLY,
+  CUT_BY_VOICE,
+  FAIL_REPLY,
+  final,
+  LISTENING,
+  resumeReply,
+  SPEECH_DURING_REPLY,
+  startReply,
+  sttError,
+  transcript,
+  TRANSCRIBING,
+  UTTERANCE_WAITING,
+} from './session-transitions.js';
+import { substantiveWordCount } from './words.js';
 
 export * from './session-types.js';
 
 function missing(name: string): never {
   throw new Error(`The session machine's '${name}' actor was not provided (use sessionMachine.provide({ actors }))`);
 }
-
-/** What the user heard of the current reply. */
-function heardText(context: SessionContext): string {
-  return context.reply === undefined ? '' : playedText(context.reply.getSnapshot().context);
-}
-
-/** Cancel the current reply, keeping only what was heard (barge-in confirmed, user typed, user asked to stop). */
-const CANCEL_REPLY = ['emitCancelled', 'recordHeardText', 'stopReply', 'forgetReply', 'interruptMotion'] as const;
-
-type ReplyEnd = Extract<SessionEvent, { type: 'reply.done' | 'reply.failed' }>;
-const endText = (event: ReplyEnd): string => (event.type === 'reply.done' ? event.text : event.playedText);
-
-/** The reply finished and its audio drained: all of it was heard. */
-const COMMIT_REPLY = [
-  { type: 'emitReplyDone', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event), interrupted: false }) },
-  { type: 'recordReplyText', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event) }) },
-  'stopReply',
-  'forgetReply',
-] as const;
-
-/** The reply failed (provider error): report it and keep what was heard, marked as cut. */
-const FAIL_REPLY = [
-  {
-    type: 'emitError',
-    params: ({ event }: { event: ReplyEnd }) =>
-      event.type === 'reply.failed' ? { code: event.error.code, message: event.error.message } : { code: 'internal', message: 'reply failed' },
-  },
-  { type: 'emitReplyDone', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event), interrupted: true }) },
-  { type: 'recordPartialText', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event) }) },
-  'stopReply',
-  'forgetReply',
-  'interruptMotion',
-] as const;
 
 export const sessionMachine = setup({
   types: {
@@ -74,21 +63,18 @@ export const sessionMachine = setup({
     emitted: {} as SessionEmitted,
   },
   actors: {
-    vad: fromCallback(() => missing('vad')),
+    vad: fromCallback<VadChildCommand, VadChildInput>(() => missing('vad')),
     stt: fromPromise<string, { audio: PcmFloat }>(async () => missing('stt')),
     reply: replyMachine,
     // No avatar unless src/session provides a Motion Server link.
     motion: fromCallback<MotionChildCommand>(() => undefined),
   },
   guards: {
-    /**
-     * Provided by src/session: a constant-time compare of the `session.resume` event's token with
-     * the session's secret. The default refuses every resume.
-     */
+    /** Provided by src/session: a constant-time compare with the session's secret. The default refuses. */
     resumeTokenValid: (_: { context: SessionContext; event: SessionEvent }) => false,
-    /** The event comes from the live reply (a stopped one may still have events in flight). */
-    isCurrentReply: ({ context, event }) => context.reply !== undefined && 'replyId' in event && event.replyId === context.turn,
-    replyAudioStarted: ({ context }) => context.reply?.getSnapshot().context.audioStarted ?? false,
+    /** The event comes from the reply now invoked (a replaced one may still have events in flight). */
+    isCurrentReply: ({ context, event }) => 'replyId' in event && event.replyId === context.turn,
+    audioStarted: ({ context }) => context.audioStarted,
     nothingToSay: ({ context }, params: { text: string }) => params.text.trim().length === 0 && context.queuedText.length === 0,
     hasLaterUtterance: ({ context }) => context.laterUtterance !== undefined,
     /** On an STT done event: nothing was heard. */
@@ -97,27 +83,33 @@ export const sessionMachine = setup({
       return typeof output !== 'string' || output.trim().length === 0;
     },
     hasQueuedText: ({ context }) => context.queuedText.length > 0,
-    enoughWords: ({ context }, params: { text: string }) =>
-      context.settings.minInterruptionWords > 0 && wordCount(params.text) >= context.settings.minInterruptionWords,
-    textNotBlank: (_, params: { text: string }) => params.text.trim().length > 0,
-    hasReply: ({ context }) => context.reply !== undefined,
     hasUtterance: ({ context }) => context.utterance !== undefined,
+    textNotBlank: (_, params: { text: string }) => params.text.trim().length > 0,
+    /** Voiced speech of the interruption reached minInterruptionMs. */
+    voicedEnough: ({ context }, params: { voicedMs: number }) => params.voicedMs >= context.settings.minInterruptionMs,
+    /** The interim transcript holds minInterruptionWords words that are not backchannels. */
+    enoughWords: ({ context }, params: { text: string }) =>
+      context.settings.minInterruptionWords > 0 &&
+      substantiveWordCount(params.text, context.settings.backchannelWords) >= context.settings.minInterruptionWords,
+    userTalking: not(stateIn('#session.active.voice.silent')),
+    replying: stateIn('#session.active.turn.replying'),
   },
   delays: {
-    minInterruption: ({ context }) => context.settings.minInterruptionMs,
     falseInterruptionTimeout: ({ context }) => context.settings.falseInterruptionTimeoutMs,
     sessionTtl: ({ context }) => context.settings.sessionTtlMs,
   },
   actions: {
-    spawnVad: spawnChild('vad', { id: 'vad' }),
-    // `systemId` lets the reply forward its synthesized audio to the link as it arrives.
-    spawnMotion: spawnChild('motion', { id: 'motion', systemId: 'motion' }),
-    keepUtterance: assign({
-      utterance: ({ context }, params: { audio: PcmFloat }) => concatAudio(context.utterance, params.audio),
-    }),
+    spawnVad: spawnChild('vad', { id: 'vad', input: ({ context }) => ({ voicedMarksMs: [context.settings.minInterruptionMs] }) }),
+    // `systemId` lets the reply's TTS forward synthesized audio to the link as it arrives.
+    // Its avatar frames go to the client feed beside the machine, not through it (notifyParent: false).
+    spawnMotion: spawnChild('motion', { id: 'motion', systemId: 'motion', input: { notifyParent: false } }),
+    resetVad: sendTo('vad', { type: 'vad.reset' } satisfies VadChildCommand),
+    setVoiced: assign({ voicedMs: (_, params: { voicedMs: number }) => params.voicedMs }),
+    keepUtterance: assign({ utterance: ({ context }, params: { audio: PcmFloat }) => concatAudio(context.utterance, params.audio) }),
     keepLaterUtterance: assign({
       laterUtterance: ({ context }, params: { audio: PcmFloat }) => concatAudio(context.laterUtterance, params.audio),
     }),
+    dropUtterance: assign({ utterance: undefined, laterUtterance: undefined }),
     queueText: assign({ queuedText: ({ context }, params: { text: string }) => [...context.queuedText, params.text] }),
     /** Appends the transcript (if any) and the queued typed text as user messages, in order. */
     commitUserTurn: assign(({ context }, params: { transcript: string }) => {
@@ -127,60 +119,46 @@ export const sessionMachine = setup({
       // Speech that came after the typed text is the next utterance.
       return { history, utterance: context.laterUtterance, laterUtterance: undefined, queuedText: [] };
     }),
-    commitTypedText: assign({
-      history: ({ context }, params: { text: string }) => appendUser(context.history, params.text.trim()),
-    }),
-    dropUtterance: assign({ utterance: undefined, laterUtterance: undefined }),
-    startReply: assign(({ context, spawn }) => {
-      const turn = context.turn + 1;
-      const history = limitHistory(context.history, context.settings.history);
-      const messages: ChatMessage[] =
-        context.systemPrompt.length > 0 ? [{ role: 'system', content: context.systemPrompt }, ...history] : [...history];
-      const reply = spawn('reply', {
-        id: `reply-${turn}`,
-        input: { replyId: turn, messages, tools: context.tools, settings: context.settings.reply },
-      });
-      return { turn, history, reply };
-    }),
-    emitTurnStart: emit(({ context }, params: { source: 'voice' | 'text' }) => ({
-      type: 'turn.start' as const,
-      replyId: context.turn,
-      source: params.source,
+    commitTypedText: assign({ history: ({ context }, params: { text: string }) => appendUser(context.history, params.text.trim()) }),
+    nextTurn: assign(({ context }) => ({
+      turn: context.turn + 1,
+      history: limitHistory(context.history, context.settings.history),
+      heard: '',
+      audioStarted: false,
     })),
-    // Ending a reply. These run in this order (see CANCEL_REPLY / COMMIT_REPLY / FAIL_REPLY below):
-    // report and record what was heard while the reply still exists, then stop it and forget it.
-    emitCancelled: emit(({ context }) => ({
-      type: 'reply.done' as const,
+    emitTurnStart: emit(({ context }, params: { source: 'voice' | 'text' }) => ({ type: 'turn.start' as const, replyId: context.turn, source: params.source })),
+    emitCancelled: emit(({ context }) => ({ type: 'reply.done' as const, replyId: context.turn, text: context.heard, interrupted: true })),
+    emitConfirmed: emit(({ context }, params: { by: Cause }) => ({
+      type: 'interruption.confirmed' as const,
       replyId: context.turn,
-      text: heardText(context),
-      interrupted: true,
+      voicedMs: context.voicedMs,
+      by: params.by,
     })),
-    recordHeardText: assign({ history: ({ context }) => appendAssistant(context.history, heardText(context), true) }),
-    recordReplyText: assign({
-      history: ({ context }, params: { text: string }) => appendAssistant(context.history, params.text, false),
-    }),
+    emitFalseInterruption: emit(({ context }) => ({ type: 'interruption.false' as const, replyId: context.turn, voicedMs: context.voicedMs })),
+    recordHeardText: assign({ history: ({ context }) => appendAssistant(context.history, context.heard, true) }),
     emitReplyDone: emit(({ context }, params: { text: string; interrupted: boolean }) => ({
       type: 'reply.done' as const,
       replyId: context.turn,
       text: params.text,
       interrupted: params.interrupted,
     })),
-    recordPartialText: assign({
-      history: ({ context }, params: { text: string }) => appendAssistant(context.history, params.text, true),
+    recordReply: assign({
+      history: ({ context }, params: { text: string; interrupted: boolean }) => appendAssistant(context.history, params.text, params.interrupted),
     }),
-    stopReply: stopChild(({ context }) => context.reply ?? 'reply-none'),
-    forgetReply: assign({ reply: undefined }),
+    /** Provided by src/session: drop the transport's queued outbound audio (invariant 1). */
+    clearOutput: () => undefined,
     interruptMotion: sendTo('motion', { type: 'motion.interrupt' as const }),
-    pauseOutput: ({ context }) => context.reply?.send({ type: 'output.pause' }),
-    resumeOutput: ({ context }) => context.reply?.send({ type: 'output.resume' }),
+    pauseOutput: sendTo('reply', { type: 'output.pause' as const }),
+    resumeOutput: sendTo('reply', { type: 'output.resume' as const }),
+    emitReplyPaused: emit(({ context }) => ({ type: 'reply.paused' as const, replyId: context.turn })),
+    emitReplyResumed: emit(({ context }) => ({ type: 'reply.resumed' as const, replyId: context.turn })),
+    markHeard: assign({ heard: (_, params: { text: string }) => params.text }),
+    markAudioStarted: assign({ audioStarted: true }),
+    setSuspended: assign({ suspended: (_, params: { suspended: boolean }) => params.suspended }),
     recordToolCalls: assign({
       history: ({ context }, params: { calls: readonly ToolCall[] }) => appendToolCalls(context.history, params.calls),
     }),
-    emitToolCalls: emit(({ context }, params: { calls: readonly ToolCall[] }) => ({
-      type: 'tools.start' as const,
-      replyId: context.turn,
-      calls: params.calls,
-    })),
+    emitToolCalls: emit(({ context }, params: { calls: readonly ToolCall[] }) => ({ type: 'tools.start' as const, replyId: context.turn, calls: params.calls })),
     recordToolResults: assign({
       history: ({ context }, params: { results: readonly ToolResult[] }) =>
         params.results.reduce((h, r) => appendToolResult(h, r.callId, r.name, r.content), context.history),
@@ -193,11 +171,7 @@ export const sessionMachine = setup({
     emitDelta: emit((_, params: { replyId: number; text: string }) => ({ type: 'reply.delta' as const, ...params })),
     emitAudioStart: emit((_, params: { replyId: number; sampleRate: number }) => ({ type: 'reply.audioStart' as const, ...params })),
     emitSpeechStart: emit((_, params: { atMs: number }) => ({ type: 'vad.speechStart' as const, atMs: params.atMs })),
-    emitSpeechEnd: emit((_, params: { atMs: number; durationMs: number }) => ({
-      type: 'vad.speechEnd' as const,
-      atMs: params.atMs,
-      durationMs: params.durationMs,
-    })),
+    emitSpeechEnd: emit((_, params: { atMs: number; durationMs: number; voicedMs: number }) => ({ type: 'vad.speechEnd' as const, ...params })),
     emitPartial: emit((_, params: { text: string }) => ({ type: 'transcript.partial' as const, text: params.text })),
     emitFinal: emit((_, params: { text: string }) => ({ type: 'transcript.final' as const, text: params.text })),
     emitError: emit((_, params: { code: string; message: string; fatal?: boolean }) => ({
@@ -218,7 +192,10 @@ export const sessionMachine = setup({
     tools: input.tools ?? [],
     history: input.history ?? [],
     turn: 0,
-    reply: undefined,
+    heard: '',
+    audioStarted: false,
+    suspended: false,
+    voicedMs: 0,
     utterance: undefined,
     queuedText: [],
     laterUtterance: undefined,
@@ -226,313 +203,256 @@ export const sessionMachine = setup({
   entry: ['spawnVad', 'spawnMotion'],
   initial: 'active',
   on: {
-    'session.close': {
-      target: '.closed',
-      actions: { type: 'emitClosed', params: ({ event }) => ({ reason: event.reason ?? 'closed' }) },
-    },
-    'vad.error': {
-      actions: { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) },
-    },
-    // Reply bookkeeping, the same in every state a reply can be alive in (states override it
-    // where the event also moves the session).
-    'reply.delta': {
-      guard: 'isCurrentReply',
-      actions: { type: 'emitDelta', params: ({ event }) => ({ replyId: event.replyId, text: event.text }) },
-    },
-    'reply.toolCalls': {
-      guard: 'isCurrentReply',
-      actions: [
-        { type: 'recordToolCalls', params: ({ event }) => ({ calls: event.calls }) },
-        { type: 'emitToolCalls', params: ({ event }) => ({ calls: event.calls }) },
-      ],
-    },
-    'reply.toolResults': {
-      guard: 'isCurrentReply',
-      actions: [
-        { type: 'recordToolResults', params: ({ event }) => ({ results: event.results }) },
-        { type: 'emitToolResults', params: ({ event }) => ({ results: event.results }) },
-      ],
-    },
-    'reply.audioStart': {
-      guard: 'isCurrentReply',
-      actions: { type: 'emitAudioStart', params: ({ event }) => ({ replyId: event.replyId, sampleRate: event.sampleRate }) },
-    },
-    // A reply that ends (finished, or failed) sends the session back to listening — to the user's
-    // speech when it ended during an unconfirmed interruption, nowhere while suspended.
-    'reply.done': [
-      { guard: and(['isCurrentReply', stateIn('#session.active.interrupted.userSpeaking')]), target: '.active.listening.userSpeaking', actions: COMMIT_REPLY },
-      { guard: and(['isCurrentReply', stateIn('#session.active')]), target: '.active.listening', actions: COMMIT_REPLY },
-      { guard: 'isCurrentReply', actions: COMMIT_REPLY },
-    ],
-    'reply.failed': [
-      { guard: and(['isCurrentReply', stateIn('#session.active.interrupted.userSpeaking')]), target: '.active.listening.userSpeaking', actions: FAIL_REPLY },
-      { guard: and(['isCurrentReply', stateIn('#session.active')]), target: '.active.listening', actions: FAIL_REPLY },
-      { guard: 'isCurrentReply', actions: FAIL_REPLY },
-    ],
+    'session.close': { target: '.closed', actions: { type: 'emitClosed', params: ({ event }) => ({ reason: event.reason ?? 'closed' }) } },
+    'vad.error': { actions: { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) } },
   },
   states: {
     active: {
-      initial: 'listening',
-      on: {
-        'transport.lost': '#session.suspended',
-        'stt.partial': { actions: { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) } },
-        // Typed while the agent thinks, speaks or is being interrupted: the reply is cut to what was
-        // heard and the text starts the next turn. (listening and transcribing handle it themselves.)
-        'user.text': {
-          guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
-          target: '.thinking',
-          reenter: true,
-          actions: [
-            ...CANCEL_REPLY,
-            { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
-            'startReply',
-            { type: 'emitTurnStart', params: { source: 'text' } },
-          ],
-        },
-      },
+      type: 'parallel',
       states: {
-        listening: {
-          initial: 'idle',
+        voice: {
+          initial: 'silent',
           on: {
-            'user.text': {
-              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
-              target: 'thinking',
+            'vad.speechEnd': {
+              target: '.silent',
               actions: [
-                'dropUtterance',
-                { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
-                'startReply',
-                { type: 'emitTurnStart', params: { source: 'text' } },
+                { type: 'setVoiced', params: ({ event }) => event },
+                { type: 'emitSpeechEnd', params: ({ event }) => ({ atMs: event.atMs, durationMs: event.durationMs, voicedMs: event.voicedMs }) },
               ],
             },
+            'vad.voiced': { actions: { type: 'setVoiced', params: ({ event }) => event } },
+            // No transport, no audio: the utterance in progress is forgotten.
+            'transport.lost': { target: '.silent', actions: 'resetVad' },
           },
           states: {
-            idle: {
-              on: { 'vad.speechStart': { target: 'userSpeaking', actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) } } },
-            },
-            userSpeaking: {
+            silent: {
               on: {
-                'vad.speechEnd': {
-                  target: '#session.active.transcribing',
-                  actions: [
-                    { type: 'emitSpeechEnd', params: ({ event }) => ({ atMs: event.atMs, durationMs: event.durationMs }) },
-                    { type: 'keepUtterance', params: ({ event }) => ({ audio: event.audio }) },
-                  ],
+                'vad.speechStart': {
+                  target: 'speaking',
+                  actions: [{ type: 'setVoiced', params: ({ event }) => event }, { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) }],
                 },
               },
             },
+            speaking: { on: { 'vad.speechPause': { target: 'paused', actions: { type: 'setVoiced', params: ({ event }) => event } } } },
+            paused: { on: { 'vad.speechResume': { target: 'speaking', actions: { type: 'setVoiced', params: ({ event }) => event } } } },
           },
         },
-        transcribing: {
-          // `pending`: the utterance is being transcribed and more speech joins it.
-          // `textQueued`: text was typed meanwhile; it comes after this utterance, so later speech
-          // can no longer join it and waits its turn (`userSpeaking`, then transcribed next).
-          initial: 'pending',
-          invoke: {
-            src: 'stt',
-            input: ({ context }) => ({ audio: context.utterance ?? { samples: new Float32Array(0), sampleRate: 16_000 } }),
-            // A transcript is announced (transcript.final) only when something was heard.
-            onDone: [
-              {
-                guard: { type: 'nothingToSay', params: ({ event }) => ({ text: event.output }) },
-                target: 'listening',
-                actions: 'dropUtterance',
-              },
-              {
-                guard: and([stateIn('#session.active.transcribing.userSpeaking'), 'transcriptEmpty']),
-                target: 'listening.userSpeaking',
-                actions: { type: 'commitUserTurn', params: { transcript: '' } },
-              },
-              {
-                guard: stateIn('#session.active.transcribing.userSpeaking'),
-                target: 'listening.userSpeaking',
-                actions: [
-                  { type: 'emitFinal', params: ({ event }) => ({ text: event.output }) },
-                  { type: 'commitUserTurn', params: ({ event }) => ({ transcript: event.output }) },
-                ],
-              },
-              {
-                guard: and(['hasLaterUtterance', 'transcriptEmpty']),
-                target: 'transcribing',
-                reenter: true,
-                actions: { type: 'commitUserTurn', params: { transcript: '' } },
-              },
-              {
-                guard: 'hasLaterUtterance',
-                target: 'transcribing',
-                reenter: true,
-                actions: [
-                  { type: 'emitFinal', params: ({ event }) => ({ text: event.output }) },
-                  { type: 'commitUserTurn', params: ({ event }) => ({ transcript: event.output }) },
-                ],
-              },
-              {
-                guard: 'transcriptEmpty',
-                target: 'thinking',
-                actions: [
-                  { type: 'commitUserTurn', params: { transcript: '' } },
-                  'startReply',
-                  { type: 'emitTurnStart', params: { source: 'text' } },
-                ],
-              },
-              {
-                target: 'thinking',
-                actions: [
-                  { type: 'emitFinal', params: ({ event }) => ({ text: event.output }) },
-                  { type: 'commitUserTurn', params: ({ event }) => ({ transcript: event.output }) },
-                  'startReply',
-                  { type: 'emitTurnStart', params: { source: 'voice' } },
-                ],
-              },
-            ],
-            onError: [
-              {
-                guard: not('hasQueuedText'),
-                target: 'listening',
-                actions: [{ type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') }, 'dropUtterance'],
-              },
-              {
-                guard: stateIn('#session.active.transcribing.userSpeaking'),
-                target: 'listening.userSpeaking',
-                actions: [
-                  { type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') },
-                  { type: 'commitUserTurn', params: { transcript: '' } },
-                ],
-              },
-              {
-                guard: 'hasLaterUtterance',
-                target: 'transcribing',
-                reenter: true,
-                actions: [
-                  { type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') },
-                  { type: 'commitUserTurn', params: { transcript: '' } },
-                ],
-              },
-              {
-                target: 'thinking',
-                actions: [
-                  { type: 'emitError', params: ({ event }) => errorParams(event.error, 'provider_failed') },
-                  { type: 'commitUserTurn', params: { transcript: '' } },
-                  'startReply',
-                  { type: 'emitTurnStart', params: { source: 'text' } },
-                ],
-              },
-            ],
-          },
-          on: {
-            'user.text': {
-              guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
-              target: '.textQueued',
-              actions: { type: 'queueText', params: ({ event }) => ({ text: event.text }) },
-            },
-          },
+
+        turn: {
+          initial: 'listening',
+          on: { 'stt.partial': { actions: { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) } } },
           states: {
-            pending: {
+            listening: {
               on: {
+                'vad.speechEnd': { target: 'transcribing', actions: { type: 'keepUtterance', params: ({ event }) => ({ audio: event.audio }) } },
+                'user.text': {
+                  guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+                  target: 'replying',
+                  actions: ['dropUtterance', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
+                },
+              },
+            },
+            transcribing: {
+              // `pending`: more speech joins this utterance. `textQueued`: text was typed meanwhile; it
+              // comes after this utterance, so later speech waits its turn (transcribed next).
+              initial: 'pending',
+              invoke: {
+                src: 'stt',
+                input: ({ context }) => ({ audio: context.utterance ?? { samples: new Float32Array(0), sampleRate: 16_000 } }),
+                // A transcript is announced (transcript.final) only when something was heard.
+                onDone: [
+                  { guard: { type: 'nothingToSay', params: final }, target: 'listening', actions: 'dropUtterance' },
+                  { guard: and(['userTalking', 'transcriptEmpty']), target: 'listening', actions: { type: 'commitUserTurn', params: { transcript: '' } } },
+                  { guard: 'userTalking', target: 'listening', actions: [{ type: 'emitFinal', params: final }, { type: 'commitUserTurn', params: transcript }] },
+                  {
+                    guard: and(['hasLaterUtterance', 'transcriptEmpty']),
+                    target: 'transcribing',
+                    reenter: true,
+                    actions: { type: 'commitUserTurn', params: { transcript: '' } },
+                  },
+                  {
+                    guard: 'hasLaterUtterance',
+                    target: 'transcribing',
+                    reenter: true,
+                    actions: [{ type: 'emitFinal', params: final }, { type: 'commitUserTurn', params: transcript }],
+                  },
+                  { guard: 'transcriptEmpty', target: 'replying', actions: [{ type: 'commitUserTurn', params: { transcript: '' } }, ...startReply('text')] },
+                  {
+                    target: 'replying',
+                    actions: [{ type: 'emitFinal', params: final }, { type: 'commitUserTurn', params: transcript }, ...startReply('voice')],
+                  },
+                ],
+                onError: [
+                  { guard: not('hasQueuedText'), target: 'listening', actions: [sttError, 'dropUtterance'] },
+                  { guard: 'userTalking', target: 'listening', actions: [sttError, { type: 'commitUserTurn', params: { transcript: '' } }] },
+                  {
+                    guard: 'hasLaterUtterance',
+                    target: 'transcribing',
+                    reenter: true,
+                    actions: [sttError, { type: 'commitUserTurn', params: { transcript: '' } }],
+                  },
+                  { target: 'replying', actions: [sttError, { type: 'commitUserTurn', params: { transcript: '' } }, ...startReply('text')] },
+                ],
+              },
+              on: {
+                'user.text': {
+                  guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+                  target: '.textQueued',
+                  actions: { type: 'queueText', params: ({ event }) => ({ text: event.text }) },
+                },
+              },
+              states: {
                 // The user went on speaking: this utterance and the next become one turn.
-                'vad.speechStart': {
-                  target: '#session.active.listening.userSpeaking',
-                  actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) },
-                },
+                pending: { on: { 'vad.speechStart': LISTENING } },
+                textQueued: { on: { 'vad.speechEnd': { actions: { type: 'keepLaterUtterance', params: ({ event }) => ({ audio: event.audio }) } } } },
               },
             },
-            textQueued: {
-              on: {
-                'vad.speechStart': {
-                  target: 'userSpeaking',
-                  actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) },
-                },
+
+            replying: {
+              invoke: {
+                id: 'reply',
+                src: 'reply',
+                input: ({ context }) => ({
+                  replyId: context.turn,
+                  messages: (context.systemPrompt.length > 0
+                    ? [{ role: 'system', content: context.systemPrompt }, ...context.history]
+                    : [...context.history]) satisfies ChatMessage[],
+                  tools: context.tools,
+                  settings: context.settings.reply,
+                  outputPaused: context.suspended,
+                }),
               },
-            },
-            userSpeaking: {
+              initial: 'thinking',
               on: {
-                'vad.speechEnd': {
-                  target: 'textQueued',
+                'reply.delta': { guard: 'isCurrentReply', actions: { type: 'emitDelta', params: ({ event }) => ({ replyId: event.replyId, text: event.text }) } },
+                'reply.heard': { guard: 'isCurrentReply', actions: { type: 'markHeard', params: ({ event }) => ({ text: event.text }) } },
+                'reply.audioStart': {
+                  guard: 'isCurrentReply',
+                  actions: ['markAudioStarted', { type: 'emitAudioStart', params: ({ event }) => ({ replyId: event.replyId, sampleRate: event.sampleRate }) }],
+                },
+                'reply.toolCalls': {
+                  guard: 'isCurrentReply',
+                  actions: [{ type: 'recordToolCalls', params: ({ event }) => ({ calls: event.calls }) }, { type: 'emitToolCalls', params: ({ event }) => ({ calls: event.calls }) }],
+                },
+                'reply.toolResults': {
+                  guard: 'isCurrentReply',
                   actions: [
-                    { type: 'emitSpeechEnd', params: ({ event }) => ({ atMs: event.atMs, durationMs: event.durationMs }) },
-                    { type: 'keepLaterUtterance', params: ({ event }) => ({ audio: event.audio }) },
+                    { type: 'recordToolResults', params: ({ event }) => ({ results: event.results }) },
+                    { type: 'emitToolResults', params: ({ event }) => ({ results: event.results }) },
                   ],
                 },
+                'reply.done': [
+                  { guard: UTTERANCE_WAITING, target: TRANSCRIBING, actions: COMMIT_REPLY },
+                  { guard: 'isCurrentReply', target: LISTENING, actions: [...COMMIT_REPLY, 'dropUtterance'] },
+                ],
+                'reply.failed': [
+                  { guard: UTTERANCE_WAITING, target: TRANSCRIBING, actions: FAIL_REPLY },
+                  { guard: 'isCurrentReply', target: LISTENING, actions: [...FAIL_REPLY, 'dropUtterance'] },
+                ],
+                // Typed while the agent thinks, speaks or is interrupted: the reply is cut to what was
+                // heard and the text starts the next one (re-entering stops this reply, invokes a new one).
+                'user.text': {
+                  guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+                  target: 'replying',
+                  reenter: true,
+                  actions: [...cancelReply('text'), 'dropUtterance', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
+                },
+                // The client's stop button: a confirmed barge-in.
+                'user.interrupt': { target: LISTENING, actions: [...cancelReply('client'), 'dropUtterance'] },
+              },
+              states: {
+                thinking: {
+                  on: {
+                    'reply.audioStart': {
+                      guard: 'isCurrentReply',
+                      target: 'speaking',
+                      actions: ['markAudioStarted', { type: 'emitAudioStart', params: ({ event }) => ({ replyId: event.replyId, sampleRate: event.sampleRate }) }],
+                    },
+                    'vad.onset': 'interrupted',
+                    'vad.speechStart': SPEECH_DURING_REPLY,
+                    'vad.speechResume': SPEECH_DURING_REPLY,
+                  },
+                },
+                speaking: {
+                  on: {
+                    'vad.onset': 'interrupted',
+                    'vad.speechStart': SPEECH_DURING_REPLY,
+                    'vad.speechResume': SPEECH_DURING_REPLY,
+                  },
+                },
+                interrupted: {
+                  // Output pauses at the first voiced window; the reply is cancelled only once the
+                  // interruption is confirmed by voiced speech or by words.
+                  entry: ['pauseOutput', 'emitReplyPaused'],
+                  initial: 'provisional',
+                  on: {
+                    'stt.partial': {
+                      guard: { type: 'enoughWords', params: ({ event }) => ({ text: event.text }) },
+                      target: LISTENING,
+                      actions: [...cancelReply('words'), { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) }],
+                    },
+                    // The drop cuts the interruption short; the reply stays, paused until a resume.
+                    'transport.lost': [
+                      { guard: 'audioStarted', target: 'speaking', actions: 'dropUtterance' },
+                      { target: 'thinking', actions: 'dropUtterance' },
+                    ],
+                  },
+                  states: {
+                    // An onset the VAD has not confirmed yet (a click, a breath): not confirmed → resume at once.
+                    provisional: {
+                      on: {
+                        'vad.onsetCancelled': resumeReply(),
+                        'vad.speechStart': SPEECH_DURING_REPLY,
+                      },
+                    },
+                    // The user is speaking; voiced time is counted by the VAD.
+                    confirming: {
+                      on: {
+                        'vad.voiced': { guard: { type: 'voicedEnough', params: ({ event }) => ({ voicedMs: event.voicedMs }) }, ...CUT_BY_VOICE },
+                        'vad.speechPause': 'paused',
+                        'vad.speechEnd': { target: 'paused', actions: { type: 'keepUtterance', params: ({ event }) => ({ audio: event.audio }) } },
+                      },
+                    },
+                    // The user stopped before the interruption was confirmed: if it stays so, it was a
+                    // backchannel or a noise, and the reply goes on from where it paused.
+                    paused: {
+                      after: { falseInterruptionTimeout: resumeReply(['emitFalseInterruption', 'dropUtterance']) },
+                      on: {
+                        'vad.speechResume': SPEECH_DURING_REPLY,
+                        'vad.speechStart': SPEECH_DURING_REPLY,
+                        'vad.speechEnd': { actions: { type: 'keepUtterance', params: ({ event }) => ({ audio: event.audio }) } },
+                      },
+                    },
+                  },
+                },
               },
             },
           },
         },
-        thinking: {
-          on: {
-            'reply.audioStart': {
-              guard: 'isCurrentReply',
-              target: 'speaking',
-              actions: { type: 'emitAudioStart', params: ({ event }) => ({ replyId: event.replyId, sampleRate: event.sampleRate }) },
-            },
-            'vad.speechStart': { target: 'interrupted', actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) } },
-            'user.interrupt': { target: 'listening', actions: CANCEL_REPLY },
-          },
-        },
-        speaking: {
-          on: {
-            'vad.speechStart': { target: 'interrupted', actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) } },
-            'user.interrupt': { target: 'listening', actions: CANCEL_REPLY },
-          },
-        },
-        interrupted: {
-          // Output is paused the moment the user starts talking; the reply is cancelled only once the
-          // interruption is confirmed.
-          entry: 'pauseOutput',
-          initial: 'userSpeaking',
+
+        connection: {
+          initial: 'online',
           states: {
-            userSpeaking: {
-              after: {
-                minInterruption: { target: '#session.active.listening.userSpeaking', actions: CANCEL_REPLY },
-              },
+            online: {
               on: {
-                'stt.partial': {
-                  guard: { type: 'enoughWords', params: ({ event }) => ({ text: event.text }) },
-                  target: '#session.active.listening.userSpeaking',
-                  actions: [...CANCEL_REPLY, { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) }],
-                },
-                'user.interrupt': { target: '#session.active.listening.userSpeaking', actions: CANCEL_REPLY },
-                'vad.speechEnd': {
-                  target: 'falseAlarm',
-                  actions: { type: 'emitSpeechEnd', params: ({ event }) => ({ atMs: event.atMs, durationMs: event.durationMs }) },
-                },
-              },
-            },
-            falseAlarm: {
-              after: {
-                falseInterruptionTimeout: [
-                  { guard: 'replyAudioStarted', target: '#session.active.speaking', actions: 'resumeOutput' },
-                  { target: '#session.active.thinking', actions: 'resumeOutput' },
+                'transport.lost': [
+                  { guard: 'replying', target: 'suspended', actions: ['pauseOutput', { type: 'setSuspended', params: { suspended: true } }] },
+                  { target: 'suspended', actions: { type: 'setSuspended', params: { suspended: true } } },
                 ],
               },
+            },
+            suspended: {
+              after: { sessionTtl: { target: '#session.closed', actions: { type: 'emitClosed', params: { reason: 'expired' } } } },
               on: {
-                'vad.speechStart': {
-                  target: 'userSpeaking',
-                  actions: { type: 'emitSpeechStart', params: ({ event }) => ({ atMs: event.atMs }) },
-                },
-                'user.interrupt': { target: '#session.active.listening', actions: CANCEL_REPLY },
+                'session.resume': [
+                  { guard: not('resumeTokenValid'), actions: 'emitResumeRefused' },
+                  { guard: 'replying', target: 'online', actions: [{ type: 'setSuspended', params: { suspended: false } }, 'resumeOutput', 'emitResumed'] },
+                  { target: 'online', actions: [{ type: 'setSuspended', params: { suspended: false } }, 'emitResumed'] },
+                ],
               },
             },
           },
         },
-      },
-    },
-    suspended: {
-      entry: 'pauseOutput',
-      after: {
-        sessionTtl: { target: 'closed', actions: { type: 'emitClosed', params: { reason: 'expired' } } },
-      },
-      on: {
-        // Back to where the conversation was: a live reply resumes playing (an interruption that
-        // the drop cut short is dropped with it), an utterance not yet transcribed is transcribed.
-        'session.resume': [
-          {
-            guard: not('resumeTokenValid'),
-            actions: 'emitResumeRefused',
-          },
-          { guard: and(['hasReply', 'replyAudioStarted']), target: 'active.speaking', actions: ['resumeOutput', 'emitResumed'] },
-          { guard: 'hasReply', target: 'active.thinking', actions: ['resumeOutput', 'emitResumed'] },
-          { guard: 'hasUtterance', target: 'active.transcribing', actions: 'emitResumed' },
-          { target: 'active.listening', actions: 'emitResumed' },
-        ],
       },
     },
     closed: { type: 'final' },
@@ -541,4 +461,4 @@ export const sessionMachine = setup({
 
 export type SessionMachine = typeof sessionMachine;
 export type SessionActorRef = ActorRefFrom<SessionMachine>;
-
+export type ReplyRef = ActorRefFrom<typeof replyMachine>;

@@ -6,14 +6,16 @@ import { DEFAULT_REPLY_SETTINGS, type ReplySettings } from '../../machines/reply
 import { DEFAULT_SEGMENT_OPTIONS } from '../../machines/segments.js';
 import { DEFAULT_SESSION_SETTINGS, type SessionSettings } from '../../machines/session.js';
 import { ConfigError } from '../errors.js';
-import { DEFAULT_HISTORY_LIMITS, type HistoryLimits } from './history.js';
+import { DEFAULT_HISTORY_LIMITS, type HistoryLimits } from '../../machines/history.js';
 
 export interface SessionOptions {
-  /** Speech during a reply must last this long to cancel it. Default 400 ms. */
+  /** Voiced speech (VAD windows, summed across short pauses) that cancels a reply. Default 600 ms. */
   readonly minInterruptionMs?: number;
-  /** Or the interim transcript must reach this many words. Default 0 (word rule off). */
+  /** Or the interim transcript must reach this many words that are not backchannels. Default 0 (word rule off). */
   readonly minInterruptionWords?: number;
-  /** Silence after a too-short interruption before the reply resumes. Default 1000 ms. */
+  /** Words and phrases that never count toward minInterruptionWords. Default: English backchannels (yeah, uh-huh, okay, …). */
+  readonly backchannelWords?: readonly string[];
+  /** How long the user's voice must stay paused (from the pause) before an unconfirmed interruption is false and the reply resumes. Default 600 ms. */
   readonly falseInterruptionTimeoutMs?: number;
   /** How long a dropped session waits for a resume. Default 60 000 ms. */
   readonly sessionTtlMs?: number;
@@ -35,6 +37,19 @@ function number(field: string, value: unknown, fallback: number, { min = 0, inte
   return value;
 }
 
+function phrases(field: string, value: unknown, fallback: readonly string[]): readonly string[] {
+  if (value === undefined) return fallback;
+  if (!Array.isArray(value)) throw new ConfigError(field, `must be an array of words or phrases, got ${JSON.stringify(value)}`);
+  return Object.freeze(
+    value.map((entry: unknown, i) => {
+      if (typeof entry !== 'string' || entry.trim().length === 0) {
+        throw new ConfigError(`${field}[${i}]`, `must be a non-empty word or phrase, got ${JSON.stringify(entry)}`);
+      }
+      return entry.trim().toLowerCase();
+    }),
+  );
+}
+
 /** Merges options over the defaults; throws ConfigError naming the field for anything invalid. */
 export function resolveSessionSettings(options: SessionOptions = {}): SessionSettings {
   if (typeof options !== 'object' || options === null) throw new ConfigError('session', 'must be an object');
@@ -47,6 +62,7 @@ export function resolveSessionSettings(options: SessionOptions = {}): SessionSet
   return {
     minInterruptionMs: number('minInterruptionMs', options.minInterruptionMs, d.minInterruptionMs),
     minInterruptionWords: number('minInterruptionWords', options.minInterruptionWords, d.minInterruptionWords, { integer: true }),
+    backchannelWords: phrases('backchannelWords', options.backchannelWords, d.backchannelWords),
     falseInterruptionTimeoutMs: number('falseInterruptionTimeoutMs', options.falseInterruptionTimeoutMs, d.falseInterruptionTimeoutMs),
     sessionTtlMs: number('sessionTtlMs', options.sessionTtlMs, d.sessionTtlMs, { min: 1 }),
     reply: {

@@ -13,7 +13,7 @@ import { Resampler } from '../audio/resampler.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { WordTiming } from '../providers/types.js';
-import { words } from './history.js';
+import { words } from '../../machines/history.js';
 
 export const FRAME_MS = 20;
 
@@ -23,6 +23,11 @@ export interface AudioSink {
   readonly sampleRate: number;
   /** One 20 ms mono PCM16 frame. The sink owns the array. */
   send(frame: Int16Array, meta: { readonly replyId: number }): void;
+  /**
+   * A reply was cancelled: drop every frame the transport still holds, so no audio of it is heard
+   * after the cancel. Returns how many frames were dropped.
+   */
+  clear?(): number;
   /**
    * How much of reply `replyId` the listener has actually heard, in ms from its first frame, when
    * the client reports it (websocket audio: `playback.progress`). Words count as played only once
@@ -76,7 +81,7 @@ export function createPlayoutLogic(options: PlayoutOptions) {
     let current = 0; // index into `segments` of the one playing
     /** `open`: more audio may come; `finishing`: the reply sent it all; `drained`: and it all went out. */
     let stream: 'open' | 'finishing' | 'drained' = 'open';
-    let userPaused = false;
+    let userPaused = input.paused;
     let resampler: Resampler | undefined;
     let replySamples = 0; // samples of this reply sent so far
 

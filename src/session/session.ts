@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type AnyActorLogic, createActor, fromCallback } from 'xstate';
 import { replyMachine } from '../../machines/reply.js';
-import { type MotionChildCommand, type SessionActorRef, sessionMachine } from '../../machines/session.js';
+import { type MotionChildCommand, type SessionActorRef, sessionMachine, type VadChildCommand, type VadChildInput } from '../../machines/session.js';
 import { type Clock, realClock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -20,9 +20,9 @@ export interface SessionDependencies {
   readonly output: AudioSink;
   readonly tools?: readonly Tool[];
   readonly clock?: Clock;
-  /** The `vad` child: inbound audio → vad.speechStart / vad.speechEnd. Default: none (text-only session). */
+  /** The `vad` child: inbound audio → vad.* events (src/session/audio-binding.ts). Default: none (text-only session). */
   readonly vad?: AnyActorLogic;
-  /** The `motion` child (Motion Server link). Default: none. */
+  /** The `motion` child: the Motion Server link machine (src/motion/link.ts). Default: none. */
   readonly motion?: AnyActorLogic;
   /** The secret that `session.resume` must present. */
   readonly resumeToken: string;
@@ -58,7 +58,7 @@ function validateProviders(providers: Providers): void {
   if (typeof providers.tts?.synthesize !== 'function') throw new ConfigError('providers.tts', 'must implement synthesize(text, options)');
 }
 
-const noChild = fromCallback(() => undefined);
+const noVad = fromCallback<VadChildCommand, VadChildInput>(() => undefined);
 const noMotion = fromCallback<MotionChildCommand>(() => undefined);
 
 export function createSessionLogic(deps: SessionDependencies) {
@@ -76,10 +76,15 @@ export function createSessionLogic(deps: SessionDependencies) {
   const token = deps.resumeToken;
   return sessionMachine.provide({
     actors: {
-      vad: (deps.vad ?? noChild) as typeof noChild,
+      vad: (deps.vad ?? noVad) as typeof noVad,
       stt: createSttActor(deps.providers.stt, deps.language, deps.guard),
       reply,
       motion: (deps.motion ?? noMotion) as typeof noMotion,
+    },
+    actions: {
+      clearOutput: () => {
+        deps.output.clear?.();
+      },
     },
     guards: {
       resumeTokenValid: ({ event }) => event.type === 'session.resume' && secretsEqual(event.token, token),

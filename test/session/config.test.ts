@@ -7,7 +7,8 @@ import { FakeLlm, FakeStt, FakeTts } from '../../src/providers/fake/index.js';
 describe('session configuration', () => {
   it('fills in the documented defaults', () => {
     const settings = resolveSessionSettings();
-    expect(settings).toMatchObject({ minInterruptionMs: 400, minInterruptionWords: 0, falseInterruptionTimeoutMs: 1000, sessionTtlMs: 60_000 });
+    expect(settings).toMatchObject({ minInterruptionMs: 600, minInterruptionWords: 0, falseInterruptionTimeoutMs: 600, sessionTtlMs: 60_000 });
+    expect(settings.backchannelWords).toEqual(['yeah', 'yes', 'yep', 'uh-huh', 'mm-hmm', 'okay', 'ok', 'right', 'sure', 'i see', 'got it']);
     expect(settings.reply.ttsLookahead).toBe(1);
   });
 
@@ -16,6 +17,8 @@ describe('session configuration', () => {
     [{ sessionTtlMs: 0 }, 'sessionTtlMs'],
     [{ falseInterruptionTimeoutMs: Number.NaN }, 'falseInterruptionTimeoutMs'],
     [{ minInterruptionWords: 1.5 }, 'minInterruptionWords'],
+    [{ backchannelWords: ['yeah', ' '] }, 'backchannelWords[1]'],
+    [{ backchannelWords: 'yeah' as unknown as string[] }, 'backchannelWords'],
     [{ reply: { maxToolRounds: 0 } }, 'reply.maxToolRounds'],
     [{ history: { maxMessages: '10' as unknown as number } }, 'history.maxMessages'],
   ])('rejects %j with a ConfigError naming %s', (options, field) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory, units } from '../../src/session/history.js';
+import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory, units } from '../../machines/history.js';
 import type { ChatMessage } from '../../src/providers/types.js';
 
 describe('conversation history', () => {

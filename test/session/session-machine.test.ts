@@ -6,17 +6,10 @@ const script = (text: string) => () => [text];
 describe('session machine in virtual time', () => {
   it('a spoken turn goes listening → transcribing → thinking → speaking → listening and is recorded', async () => {
     const sim = new Simulation({ respond: script('Sure. A table for two at seven.'), stt: { latencyMs: 50 }, llm: { firstTokenMs: 100 } }).start();
-    expect(sim.state).toBe('listening.idle');
+    expect(sim.state).toBe('listening');
     await sim.say('book a table for two', 800);
     await sim.advance(10_000);
-    expect(sim.states()).toEqual([
-      'listening.idle',
-      'listening.userSpeaking',
-      'transcribing.pending',
-      'thinking',
-      'speaking',
-      'listening.idle',
-    ]);
+    expect(sim.states()).toEqual(['listening', 'transcribing', 'thinking', 'speaking', 'listening']);
     expect(sim.history).toEqual([
       { role: 'user', content: 'book a table for two' },
       { role: 'assistant', content: 'Sure. A table for two at seven.' },
@@ -33,7 +26,7 @@ describe('session machine in virtual time', () => {
     expect(sim.llm.requests[0]?.[0]).toEqual({ role: 'system', content: 'You are a concise host.' });
   });
 
-  it('speech during a reply pauses the audio at once and a confirmed barge-in keeps only the heard words', async () => {
+  it('speech during a reply pauses the audio at the provisional onset and a confirmed barge-in keeps exactly the heard words', async () => {
     const sim = new Simulation({
       respond: script('one two three four five six seven eight nine ten.'),
       session: { minInterruptionMs: 300 },
@@ -41,38 +34,94 @@ describe('session machine in virtual time', () => {
     sim.type('count to ten');
     await sim.advance(650); // 3 words of 200 ms played (+ a partial fourth)
     expect(sim.state).toBe('speaking');
-    const framesBefore = sim.framesOf(1);
     sim.speechStart();
-    expect(sim.state).toBe('interrupted.userSpeaking');
+    await sim.advance(32); // the first voiced window is scored at its end: provisional onset
+    expect(sim.state).toBe('interrupted.provisional');
+    const framesAtPause = sim.framesOf(1);
     await sim.advance(100);
-    expect(sim.framesOf(1)).toBe(framesBefore); // paused, not a frame more
-    await sim.advance(250); // past minInterruptionMs: confirmed
-    expect(sim.state).toBe('listening.userSpeaking');
+    expect(sim.state).toBe('interrupted.confirming');
+    expect(sim.voice).toBe('speaking');
+    expect(sim.framesOf(1)).toBe(framesAtPause); // paused, not a frame more
+    await sim.advance(250); // 300 ms of voiced speech: confirmed
+    expect(sim.state).toBe('listening');
+    expect(sim.voice).toBe('speaking');
     expect(sim.history.at(-1)).toEqual({ role: 'assistant', content: 'one two three', interrupted: true });
     expect(sim.emitted('reply.done').at(-1)).toMatchObject({ replyId: 1, interrupted: true, text: 'one two three' });
+    expect(sim.emitted('interruption.confirmed')).toEqual([{ type: 'interruption.confirmed', replyId: 1, voicedMs: 320, by: 'voice' }]);
+    expect(sim.records.some((r) => r.kind === 'input' && r.input === 'clearOutput')).toBe(true);
     sim.speechEnd('stop');
     await sim.advance(5_000);
-    expect(sim.framesOf(1)).toBe(framesBefore);
+    expect(sim.framesOf(1)).toBe(framesAtPause);
     expect(sim.history.map((m) => m.content)).toEqual(['count to ten', 'one two three', 'stop', 'one two three four five six seven eight nine ten.']);
   });
 
-  it('a false interruption resumes playout from the paused position after falseInterruptionTimeoutMs', async () => {
+  it('a backchannel shorter than minInterruptionMs voiced is a false interruption: playout resumes where it paused, nothing recorded', async () => {
     const sim = new Simulation({
-      respond: script('one two three four five.'),
-      session: { minInterruptionMs: 500, falseInterruptionTimeoutMs: 400 },
+      respond: script('one two three four five six seven eight nine ten.'),
+      session: { minInterruptionMs: 600, falseInterruptionTimeoutMs: 600 },
     }).start();
     sim.type('count');
+    await sim.advance(650);
+    await sim.say('yeah', 420); // a spoken "yeah": ~420 ms voiced, however long it takes to end the turn
+    await sim.advance(200);
+    expect(sim.state).toBe('interrupted.paused');
+    const paused = sim.framesOf(1);
+    await sim.advance(350); // the VAD's end of turn comes during the wait; nothing moves
+    expect(sim.voice).toBe('silent');
+    expect(sim.framesOf(1)).toBe(paused);
     await sim.advance(300);
-    const before = sim.framesOf(1);
-    await sim.say('uh', 200); // shorter than minInterruptionMs
-    expect(sim.state).toBe('interrupted.falseAlarm');
-    await sim.advance(399);
-    expect(sim.framesOf(1)).toBe(before);
-    await sim.advance(2);
     expect(sim.state).toBe('speaking');
     await sim.advance(5_000);
-    expect(sim.framesOf(1)).toBe(50); // every frame of the 1 s reply, none twice
-    expect(sim.history.at(-1)).toEqual({ role: 'assistant', content: 'one two three four five.' });
+    expect(sim.framesOf(1)).toBe(100); // every frame of the 2 s reply, none twice
+    expect(sim.emitted('interruption.false')).toEqual([{ type: 'interruption.false', replyId: 1, voicedMs: 416 }]);
+    expect(sim.emitted('reply.done')).toEqual([{ type: 'reply.done', replyId: 1, text: 'one two three four five six seven eight nine ten.', interrupted: false }]);
+    expect(sim.emitted('turn.start')).toHaveLength(1);
+    expect(sim.history).toEqual([
+      { role: 'user', content: 'count' },
+      { role: 'assistant', content: 'one two three four five six seven eight nine ten.' },
+    ]);
+  });
+
+  it('the voiced time of an interruption is summed across short pauses: two short bursts confirm it', async () => {
+    const sim = new Simulation({ respond: script('one two three four five six seven eight nine ten.'), session: { minInterruptionMs: 600 } }).start();
+    sim.type('count');
+    await sim.advance(650);
+    await sim.say('no', 350);
+    await sim.advance(250); // paused (pauseMs), not yet false (600 ms from the pause)
+    expect(sim.state).toBe('interrupted.paused');
+    await sim.say('wait', 350);
+    await sim.advance(20);
+    expect(sim.state).toBe('listening');
+    expect(sim.emitted('interruption.confirmed')[0]?.by).toBe('voice');
+    await sim.advance(5_000);
+    expect(sim.history.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(['count', 'no wait']);
+  });
+
+  it('an onset the VAD does not confirm (one voiced window) resumes the output at once', async () => {
+    const sim = new Simulation({ respond: script('one two three four five six seven eight nine ten.') }).start();
+    sim.type('count');
+    await sim.advance(650);
+    await sim.say('', 20); // a click: one window
+    await sim.advance(40);
+    expect(sim.emitted('reply.paused')).toHaveLength(1);
+    expect(sim.emitted('reply.resumed')).toHaveLength(1);
+    expect(sim.state).toBe('speaking');
+    expect(sim.emitted('vad.speechStart')).toEqual([]);
+    await sim.advance(5_000);
+    expect(sim.framesOf(1)).toBe(100);
+  });
+
+  it('interim words that are only backchannels never confirm; real words do', async () => {
+    const sim = new Simulation({ respond: script('one two three four five six seven eight nine ten.'), session: { minInterruptionMs: 5_000, minInterruptionWords: 2 } }).start();
+    sim.type('count');
+    await sim.advance(650);
+    sim.speechStart();
+    await sim.advance(100);
+    sim.partial('yeah uh huh okay got it');
+    expect(sim.state).toBe('interrupted.confirming');
+    sim.partial('yeah wait stop');
+    expect(sim.state).toBe('listening');
+    expect(sim.emitted('interruption.confirmed')[0]?.by).toBe('words');
   });
 
   it('user.interrupt cancels the reply immediately', async () => {
@@ -80,28 +129,17 @@ describe('session machine in virtual time', () => {
     sim.type('go');
     await sim.advance(420);
     sim.interrupt();
-    expect(sim.state).toBe('listening.idle');
+    expect(sim.state).toBe('listening');
     expect(sim.history.at(-1)).toEqual({ role: 'assistant', content: 'a b', interrupted: true });
     expect(sim.liveReplies()).toBe(0);
     expect(sim.ledger.open()).toEqual([]);
-  });
-
-  it('stt.partial with minInterruptionWords confirms a barge-in before minInterruptionMs', async () => {
-    const sim = new Simulation({ respond: script('a b c d e f g h.'), session: { minInterruptionMs: 5_000, minInterruptionWords: 2 } }).start();
-    sim.type('go');
-    await sim.advance(300);
-    sim.speechStart();
-    sim.partial('wait');
-    expect(sim.state).toBe('interrupted.userSpeaking');
-    sim.partial('wait stop');
-    expect(sim.state).toBe('listening.userSpeaking');
   });
 
   it('a provider error ends the turn with an error event and the session back in listening', async () => {
     const sim = new Simulation({ llm: { fail: (n) => n === 1 } }).start();
     sim.type('hello');
     await sim.advance(1_000);
-    expect(sim.state).toBe('listening.idle');
+    expect(sim.state).toBe('listening');
     expect(sim.emitted('error')).toEqual([{ type: 'error', code: 'provider_failed', message: 'fake LLM failure on call 1', fatal: false }]);
     sim.type('again');
     await sim.advance(5_000);
@@ -112,14 +150,15 @@ describe('session machine in virtual time', () => {
     const sim = new Simulation().start();
     await sim.say('', 500);
     await sim.advance(1_000);
-    expect(sim.state).toBe('listening.idle');
+    expect(sim.state).toBe('listening');
     expect(sim.history).toEqual([]);
   });
 
   it('speaking again while the first utterance is transcribed makes one turn of both', async () => {
     const sim = new Simulation({ stt: { latencyMs: 300 } }).start();
     await sim.say('I would like', 500);
-    await sim.advance(100);
+    await sim.advance(600); // the end of turn (480 ms of silence) starts the transcription
+    expect(sim.state).toBe('transcribing');
     await sim.say('a table', 500);
     await sim.advance(5_000);
     expect(sim.history[0]).toEqual({ role: 'user', content: 'I would like a table' });
@@ -190,8 +229,9 @@ describe('session machine in virtual time', () => {
   // transcript.final that no history entry matched.
   it('an empty transcript with text typed meanwhile starts the turn with the text and no empty transcript.final', async () => {
     const sim = new Simulation({ stt: { latencyMs: 100 } }).start();
-    sim.speechStart();
-    sim.speechEnd('');
+    await sim.say('', 100);
+    await sim.advance(520);
+    expect(sim.state).toBe('transcribing');
     sim.type('u0');
     await sim.advance(5_000);
     expect(sim.emitted('transcript.final')).toEqual([]);
@@ -203,15 +243,17 @@ describe('session machine in virtual time', () => {
   it('speech after text typed during a transcription is transcribed after the text, keeping the order', async () => {
     const sim = new Simulation({ stt: { latencyMs: 300 } }).start();
     await sim.say('u0', 300);
+    await sim.advance(520);
+    expect(sim.state).toBe('transcribing');
     sim.type('u1');
-    expect(sim.state).toBe('transcribing.textQueued');
     sim.speechStart();
-    expect(sim.state).toBe('transcribing.userSpeaking');
     await sim.advance(100);
+    expect(sim.state).toBe('transcribing');
+    expect(sim.voice).toBe('speaking');
     sim.speechEnd('u2');
     await sim.advance(10_000);
     expect(sim.history.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(['u0', 'u1', 'u2']);
-    expect(sim.state).toBe('listening.idle');
+    expect(sim.state).toBe('listening');
   });
 
   it('a guard rewrites a user turn and vetoes a reply segment; the history holds what was actually said', async () => {

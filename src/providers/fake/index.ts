@@ -25,10 +25,23 @@ import { CallLedger, type CallRecord } from './ledger.js';
 export { CallLedger } from './ledger.js';
 export type { CallKind, CallOutcome, CallRecord } from './ledger.js';
 
-/** Decides, per call number (1-based), whether a fake should fail that call. */
-export type FailurePlan = (call: number) => boolean;
+/**
+ * Decides, per call number (1-based), whether and how a fake fails that call: `true` / `'start'`
+ * before any output, `'midstream'` after its first chunk (streams; STT fails at the start), `'hang'`
+ * never answers until aborted (a timeout — `withResilience` — or the caller must end it).
+ */
+export type FailurePlan = (call: number) => boolean | 'start' | 'midstream' | 'hang';
 
 const never: FailurePlan = () => false;
+
+/** Waits until `signal` aborts (a provider that hangs). */
+function hang(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const stop = (): void => reject(Object.assign(new Error('aborted while hanging'), { name: 'AbortError' }));
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  });
+}
 
 interface FakeCommon {
   readonly clock?: Clock;
@@ -79,9 +92,9 @@ export class FakeStt implements SttProvider {
     return tracked(this.ledger, 'stt', options.signal, async () => {
       const latency = this.#options.latencyMs;
       await sleep(this.#clock, typeof latency === 'function' ? latency(call) : (latency ?? 0), options.signal);
-      if ((this.#options.fail ?? never)(call)) {
-        throw new ProviderError('provider_failed', 'stt', `fake STT failure on call ${call}`);
-      }
+      const plan = (this.#options.fail ?? never)(call);
+      if (plan === 'hang') await hang(options.signal);
+      if (plan !== false) throw new ProviderError('provider_failed', 'stt', `fake STT failure on call ${call}`);
       return { text: this.#options.recognize(audio), final: true };
     });
   }
@@ -124,9 +137,9 @@ export class FakeLlm implements LlmProvider {
     try {
       const first = this.#options.firstTokenMs;
       await sleep(this.#clock, typeof first === 'function' ? first(call) : (first ?? 0), signal);
-      if ((this.#options.fail ?? never)(call)) {
-        throw new ProviderError('provider_failed', 'llm', `fake LLM failure on call ${call}`);
-      }
+      const plan = (this.#options.fail ?? never)(call);
+      if (plan === 'hang') await hang(signal);
+      if (plan === true || plan === 'start') throw new ProviderError('provider_failed', 'llm', `fake LLM failure on call ${call}`);
       const steps = this.#options.respond(request.messages);
       let toolIndex = 0;
       let outputChars = 0;
@@ -138,6 +151,7 @@ export class FakeLlm implements LlmProvider {
             firstChunk = false;
             outputChars += chunk.length;
             yield { type: 'text', text: chunk };
+            if (plan === 'midstream') throw new ProviderError('provider_failed', 'llm', `fake LLM failure during call ${call}`);
           }
         } else {
           const id = step.toolCall.id ?? `call_${call}_${toolIndex++}`;
@@ -229,9 +243,9 @@ export class FakeTts implements TtsProvider {
     try {
       const first = this.#options.firstChunkMs;
       await sleep(this.#clock, typeof first === 'function' ? first(call) : (first ?? 0), signal);
-      if ((this.#options.fail ?? never)(call)) {
-        throw new ProviderError('provider_failed', 'tts', `fake TTS failure on call ${call}`);
-      }
+      const plan = (this.#options.fail ?? never)(call);
+      if (plan === 'hang') await hang(signal);
+      if (plan === true || plan === 'start') throw new ProviderError('provider_failed', 'tts', `fake TTS failure on call ${call}`);
       const msPerWord = this.#options.msPerWord ?? 200;
       const rate = this.sampleRate;
       const words = text.split(/\s+/).filter((w) => w.length > 0);
@@ -243,6 +257,7 @@ export class FakeTts implements TtsProvider {
         const length = Math.min(chunkSamples, totalSamples - offset);
         const pcm = toneSlice(rate, offset, length);
         yield offset === 0 ? { pcm, sampleRate: rate, words: timings } : { pcm, sampleRate: rate };
+        if (plan === 'midstream') throw new ProviderError('provider_failed', 'tts', `fake TTS failure during call ${call}`);
       }
       this.ledger.end(record, 'completed');
     } catch (error) {

@@ -2,7 +2,7 @@
  * Small stream and cancellation helpers shared by the providers and the resilience layer.
  * Nothing here does I/O.
  */
-import { realClock, sleep as clockSleep } from '../../clock.js';
+import { type Clock, realClock, sleep as clockSleep } from '../../clock.js';
 import { ProviderError } from '../../errors.js';
 
 export type ProviderKind = 'stt' | 'llm' | 'tts';
@@ -33,9 +33,9 @@ export function linkedController(parent: AbortSignal): { controller: AbortContro
 }
 
 /** Waits `ms`; rejects with `provider_aborted` for `kind` as soon as `signal` aborts. */
-export async function sleep(ms: number, signal: AbortSignal, kind: ProviderKind): Promise<void> {
+export async function sleep(ms: number, signal: AbortSignal, kind: ProviderKind, clock: Clock = realClock): Promise<void> {
   try {
-    await clockSleep(realClock, ms, signal);
+    await clockSleep(clock, ms, signal);
   } catch (error) {
     if (signal.aborted) throw abortedError(kind, signal.reason);
     throw error;

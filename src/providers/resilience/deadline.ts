@@ -2,11 +2,14 @@
  * Timeouts: a re-armable deadline, a race against the caller's abort, and one attempt of a
  * streaming call that runs under both.
  */
+import { type Clock, realClock } from '../../clock.js';
 import { ProviderError } from '../../errors.js';
 import { abortedError, linkedController, type ProviderKind } from '../local/streams.js';
 import { mapError } from './errors.js';
 
 export interface TimeoutOptions {
+  /** Where the timeouts run. Default: real time (simulations pass their virtual clock). */
+  readonly clock?: Clock;
   /** `transcribe`: the whole call. LLM and TTS streams: until the first event. Default 15000 ms. */
   readonly timeoutMs?: number;
   /** LLM and TTS streams: the longest gap between two events after the first. Default 30000 ms. */
@@ -19,22 +22,28 @@ const TIMEOUT = Symbol('timeout');
  * A re-armable deadline: when it fires it rejects `promise` with `provider_timeout` and then aborts
  * `controller` (in that order, so a race sees the timeout rather than the abort it causes).
  */
-export function deadline(controller: AbortController, kind: ProviderKind) {
-  let timer: NodeJS.Timeout | undefined;
+export function deadline(controller: AbortController, kind: ProviderKind, clock: Clock = realClock) {
+  let timer: unknown;
   let reject: (error: unknown) => void = () => {};
   const promise = new Promise<never>((_, rej) => {
     reject = rej;
   });
   promise.catch(() => {}); // only observed through races
   const arm = (ms: number | undefined, what: string): void => {
-    clearTimeout(timer);
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = undefined;
     if (ms === undefined || ms <= 0 || !Number.isFinite(ms)) return;
-    timer = setTimeout(() => {
+    timer = clock.setTimeout(() => {
+      timer = undefined;
       reject(new ProviderError('provider_timeout', kind, `${what} took longer than ${ms} ms`, { retryable: true }));
       controller.abort(TIMEOUT);
     }, ms);
   };
-  return { promise, arm, dispose: () => clearTimeout(timer) };
+  const dispose = (): void => {
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = undefined;
+  };
+  return { promise, arm, dispose };
 }
 
 /** Rejects with `provider_aborted` when `signal` aborts. */
@@ -64,7 +73,7 @@ export function startStream<T>(
   what: string,
 ): StreamAttempt<T> {
   const { controller, dispose } = linkedController(signal);
-  const timer = deadline(controller, kind);
+  const timer = deadline(controller, kind, timeouts.clock);
   timer.arm(timeouts.timeoutMs, `${what} (first event)`);
   const aborted = abortion(signal, kind);
   let iterator: AsyncIterator<T> | undefined;

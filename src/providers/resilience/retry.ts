@@ -52,7 +52,7 @@ async function backOff(
 ): Promise<void> {
   const delay = backoffDelay(attempt, options);
   options.logger?.warn({ provider: name, kind, code: error.code, attempt: attempt + 1, delayMs: delay }, 'provider call failed; retrying');
-  await sleep(delay, signal, kind);
+  await sleep(delay, signal, kind, options.clock);
 }
 
 /** Runs attempts until one yields its first item; retries retryable errors with backoff. */
@@ -69,6 +69,7 @@ async function* retryStream<T>(
   const timeouts: TimeoutOptions = {
     timeoutMs: options.timeoutMs ?? 15_000,
     idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   };
   for (let attempt = 0; ; attempt++) {
     const stream = startStream(kind, signal, (s) => open(s, attempt), timeouts, `${name} ${kind}`);
@@ -97,7 +98,7 @@ async function retryPromise<T>(
   const retries = options.retries ?? 2;
   for (let attempt = 0; ; attempt++) {
     const { controller, dispose } = linkedController(signal);
-    const timer = deadline(controller, kind);
+    const timer = deadline(controller, kind, options.clock);
     timer.arm(options.timeoutMs ?? 15_000, `${name} ${kind}`);
     const aborted = abortion(signal, kind);
     try {
