@@ -1,8 +1,9 @@
 /**
  * `voxstate demo`: a scripted conversation through the real session actor, in virtual time, with
  * the fake providers. It prints every state change, each turn and the final history, so you can see
- * the statechart at work (barge-in, a false interruption, a typed turn, a dropped and resumed
- * connection) without a microphone or an API key.
+ * the statechart at work (barge-in, a backchannel that does not cut the reply, a typed turn, a
+ * dropped and resumed connection) without a microphone or an API key. The user's voice goes through
+ * the real turn detector, so every VAD event has the timing the real VAD gives it.
  */
 import { Simulation, type SimRecord } from '../testing/index.js';
 import type { ChatMessage } from '../providers/types.js';
@@ -26,8 +27,9 @@ function describe(record: SimRecord): string | undefined {
   const at = `${(record.t / 1000).toFixed(3).padStart(7)} s`;
   switch (record.kind) {
     case 'state':
-      return `${at}  state      ${record.state}`;
+      return `${at}  state      ${record.state.padEnd(24)} voice: ${record.voice}`;
     case 'input':
+      if (record.input === 'clearOutput') return `${at}  output     the transport's queued agent audio is dropped`;
       return `${at}  user       ${record.input}${record.detail === undefined ? '' : ` "${record.detail}"`}`;
     case 'emit': {
       const e = record.event;
@@ -36,6 +38,9 @@ function describe(record: SimRecord): string | undefined {
       if (e.type === 'transcript.final') return `${at}  heard      "${e.text}"`;
       if (e.type === 'error') return `${at}  error      ${e.code}: ${e.message}`;
       if (e.type === 'reply.audioStart') return `${at}  agent      starts speaking (reply ${e.replyId})`;
+      if (e.type === 'interruption.false') return `${at}  event      false interruption (${e.voicedMs} ms voiced): the agent goes on where it paused`;
+      if (e.type === 'interruption.confirmed') return `${at}  event      interruption confirmed by ${e.by} (${e.voicedMs} ms voiced)`;
+      if (e.type === 'vad.speechEnd') return `${at}  vad        end of speech (${e.voicedMs} ms voiced of ${e.durationMs} ms)`;
       return `${at}  event      ${e.type}`;
     }
     case 'frame':
@@ -53,7 +58,7 @@ export async function runDemo(out: Out): Promise<void> {
     stt: { latencyMs: 180 },
     llm: { firstTokenMs: 250, tokenIntervalMs: 15 },
     tts: { firstChunkMs: 120, msPerWord: 220 },
-    session: { minInterruptionMs: 400, falseInterruptionTimeoutMs: 600, sessionTtlMs: 30_000 },
+    session: { sessionTtlMs: 30_000 },
     systemPrompt: 'You are the booking assistant of a small restaurant.',
   }).start();
 
@@ -61,8 +66,10 @@ export async function runDemo(out: Out): Promise<void> {
   await sim.advance(6_000);
   await sim.say('a table for two tomorrow at seven', 2_100);
   await sim.advance(2_000); // the agent is speaking…
-  await sim.say('mm', 150); // a cough: a false interruption, the agent resumes where it paused
-  await sim.advance(700);
+  // "yeah": 420 ms of voice, under the 600 ms of voiced speech an interruption needs. The agent
+  // pauses at its first voiced window and resumes 600 ms after the user's pause.
+  await sim.say('yeah', 420);
+  await sim.advance(1_200);
   sim.dropTransport(); // the phone line drops mid-sentence
   await sim.advance(3_000);
   sim.resume('a-forged-token'); // refused
