@@ -38,15 +38,15 @@ session.start();
 const audio = { samples: new Float32Array(16_000), sampleRate: 16_000 };
 const samples: number[] = [];
 for (let turn = 0; turn < TURNS + WARMUP; turn++) {
-  session.send({ type: 'vad.speechStart', atMs: 0 });
+  session.send({ type: 'vad.speechStart', atMs: 0, voicedMs: 250 });
   const firstFrame = new Promise<number>((resolve) => (firstFrameResolve = resolve));
   const start = performance.now();
-  session.send({ type: 'vad.speechEnd', atMs: 0, durationMs: 1000, audio });
+  session.send({ type: 'vad.speechEnd', atMs: 0, durationMs: 1000, voicedMs: 1000, audio });
   const at = await firstFrame;
   if (turn >= WARMUP) samples.push(at - start);
   session.send({ type: 'user.interrupt' });
   const state = stateName(session.getSnapshot().value);
-  if (state !== 'listening.idle') throw new Error(`turn ${turn} ended in ${state}`);
+  if (state !== 'listening') throw new Error(`turn ${turn} ended in ${state}`);
 }
 session.send({ type: 'session.close' });
 

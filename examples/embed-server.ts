@@ -28,7 +28,9 @@ const server = new VoiceServer({
   tools: [checkAvailability],
   systemPrompt: 'You take table bookings for Chez Voxstate. Be brief.',
   port: process.argv.includes('--once') ? 0 : 8787,
-  turn: { minInterruptionMs: 350, falseInterruptionTimeoutMs: 800 },
+  // 700 ms of *voiced* speech cuts the agent; a "yeah" (~420 ms voiced) pauses it and, 800 ms into the
+  // user's silence, it goes on (interruption.false on the wire).
+  turn: { minInterruptionMs: 700, falseInterruptionTimeoutMs: 800 },
   session: { ttlMs: 120_000 },
   hooks: {
     onTurnEnd: (m) =>

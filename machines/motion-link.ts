@@ -11,7 +11,7 @@
  * (the protocol has no resume). Everything the parent needs is sent to it (and `emit`ted, so a
  * standalone actor can be observed with `actor.on(...)`).
  */
-import { assign, emit, enqueueActions, fromCallback, sendTo, setup, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromCallback, sendTo, setup, type AnyActorRef } from 'xstate';
 
 /** Agent speech for the current reply. `end` closes the reply (its req_id). */
 export interface MotionAudioCommand {
@@ -140,7 +140,7 @@ export const motionLinkMachine = setup({
     notify: enqueueActions(({ context, enqueue, self }, params: MotionLinkOutput) => {
       const parent: AnyActorRef | undefined = self._parent;
       if (parent !== undefined && context.notifyParent) enqueue.sendParent(params);
-      enqueue(emit(params));
+      enqueue.emit(params);
     }),
     forward: sendTo('connection', ({ event }) => event as ConnectionCommand),
     resetAttempts: assign({ attempt: 0 }),

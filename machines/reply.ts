@@ -12,7 +12,7 @@
  *             sends tts.rewrite / tts.done / tts.error
  * - `playout` fromCallback: paces audio to the transport; receives playout.*, sends playout.started / word / segmentDone / drained
  */
-import { type AnyActorRef, and, assign, emit, fromCallback, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
+import { type AnyActorRef, and, assign, emit, enqueueActions, fromCallback, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
 import type { ChatMessage, LlmUsage, ToolCall, ToolSpec, WordTiming } from '../src/providers/types.js';
 import { words } from './words.js';
 import { cutSegments, DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from './segments.js';
@@ -228,9 +228,10 @@ export const replyMachine = setup({
       text: context.segments[params.segment] ?? '',
     })),
     /** The avatar (if the session has one) animates the speech as soon as it is synthesized. */
-    forwardToMotion: ({ system }, params: { pcm: Int16Array; sampleRate: number; end: boolean }) => {
-      (system.get('motion') as AnyActorRef | undefined)?.send({ type: 'motion.audio', pcm: params.pcm, sampleRate: params.sampleRate, end: params.end });
-    },
+    forwardToMotion: enqueueActions(({ system, enqueue }, params: { pcm: Int16Array; sampleRate: number; end: boolean }) => {
+      const motion = system.get('motion') as AnyActorRef | undefined;
+      if (motion !== undefined) enqueue.sendTo(motion, { type: 'motion.audio', pcm: params.pcm, sampleRate: params.sampleRate, end: params.end });
+    }),
     countSynthesized: assign({ synthesized: ({ context }) => context.synthesized + 1 }),
     rewriteSegment: assign({
       segments: ({ context }, params: { segment: number; text: string }) =>

@@ -7,6 +7,7 @@ import type {
   ServerMessageType,
   SessionReady,
   SessionResumed,
+  VoiceState,
 } from '../protocol/messages.js';
 import type { WebSocketConstructor } from './socket.js';
 
@@ -72,8 +73,14 @@ export interface VoxClientEvents extends RawServerEvents {
   ready: SessionReady;
   /** `session.resumed` after a reconnection. */
   resumed: SessionResumed;
-  /** Every `session.state`, as `{ state, previous }`. */
-  state: { readonly state: string; readonly previous: string | undefined };
+  /**
+   * Every `session.state` (the turn or the user's voice changed): `state` is the turn
+   * (`listening`, `thinking`, `speaking`, `interrupted.confirming`, …), `previous` the turn before
+   * (equal to `state` when only the voice changed), `voice` silent | speaking | paused.
+   */
+  state: { readonly state: string; readonly previous: string | undefined; readonly voice: VoiceState };
+  /** The user's voice changed (from `session.state` or `session.resumed`). */
+  voice: { readonly voice: VoiceState; readonly previous: VoiceState | undefined };
   /** `transcript.partial` and `transcript.final` together. */
   transcript: { readonly text: string; readonly final: boolean };
   audio: AgentAudio;

@@ -22,4 +22,5 @@ export type {
   IceServer,
   NegotiatedAudio,
   SampleRate,
+  VoiceState,
 } from '../protocol/messages.js';

@@ -13,6 +13,7 @@ import {
   type ServerMessageType,
   type SessionReady,
   type SessionResumed,
+  type VoiceState,
 } from '../protocol/messages.js';
 import type { ReconnectOptions, VoxClientEvents, VoxClientOptions, VoxClientStatus } from './client-types.js';
 import { closeError, errorFor, fromMessage, isFinalResumeError, toBytes } from './client-errors.js';
@@ -59,6 +60,8 @@ export class VoxClient {
   #rttMs: number | undefined;
   #replyId: string | undefined;
   #replySampleRate: number | undefined;
+  #state: string | undefined;
+  #voice: VoiceState | undefined;
   #closePromise: Promise<void> | undefined;
 
   constructor(options: VoxClientOptions) {
@@ -90,6 +93,16 @@ export class VoxClient {
   /** What the server negotiated in `session.ready` (audio format, ICE servers). */
   get session(): SessionReady | undefined {
     return this.#ready;
+  }
+
+  /** The session's turn state as the server last reported it (`listening`, `speaking`, `interrupted.paused`, …). */
+  get state(): string | undefined {
+    return this.#state;
+  }
+
+  /** The user's voice as the server last reported it: `silent`, `speaking` or `paused`. */
+  get voice(): VoiceState | undefined {
+    return this.#voice;
   }
 
   /** Round-trip time of the last answered ping, in ms. */
@@ -362,6 +375,13 @@ export class VoxClient {
 
   // ------------------------------------------------------------------ inbound
 
+  #setVoice(voice: VoiceState): void {
+    const previous = this.#voice;
+    if (voice === previous) return;
+    this.#voice = voice;
+    this.#events.emit('voice', { voice, previous });
+  }
+
   #receive(socket: WebSocketLike, data: unknown): void {
     if (this.#socket !== socket) return;
     if (typeof data === 'string') {
@@ -423,7 +443,13 @@ export class VoxClient {
         this.#pongTimer = undefined;
         break;
       case 'session.state':
-        this.#events.emit('state', { state: message.state, previous: message.previous });
+        this.#state = message.state;
+        this.#events.emit('state', { state: message.state, previous: message.previous, voice: message.voice });
+        this.#setVoice(message.voice);
+        break;
+      case 'session.resumed':
+        this.#state = message.state;
+        this.#setVoice(message.voice);
         break;
       case 'transcript.partial':
       case 'transcript.final':

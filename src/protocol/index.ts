@@ -3,6 +3,8 @@ export {
   SAMPLE_RATES,
   CLIENT_MESSAGE_TYPES,
   SERVER_MESSAGE_TYPES,
+  SESSION_STATES,
+  VOICE_STATES,
   clientMessageSchema,
   serverMessageSchema,
   errorCodeSchema,
@@ -29,6 +31,9 @@ export type {
   SessionResume,
   SessionReady,
   SessionResumed,
+  SessionStateMessage,
+  SessionStateName,
+  VoiceState,
   IceCandidateMessage,
   ErrorMessage,
 } from './messages.js';
@@ -42,6 +47,14 @@ export {
   utf8ByteLength,
 } from './codec.js';
 export type { ParseResult } from './codec.js';
+export {
+  SessionEventEncoder,
+  encodeSessionEvent,
+  encodeSessionState,
+  initialEncoderState,
+  wireErrorCode,
+} from './session-events.js';
+export type { EncodedStep, SessionEncoderState } from './session-events.js';
 export { CLOSE_CODES, CLOSE_NORMAL, ERROR_CODES, closeCodeFor, isRetryableClose } from './error-codes.js';
 export { RtpSequencer, isNewerSequence, sequenceGap } from './rtp-sequencer.js';
 export type { RtpStamp, RtpSequencerOptions } from './rtp-sequencer.js';

@@ -16,11 +16,33 @@ export type SampleRate = (typeof SAMPLE_RATES)[number];
 const id = z.string().min(1).max(128);
 const text = z.string().max(16_000);
 const ms = z.number().finite().nonnegative();
-/** A dotted state path of the session statechart: `listening.idle`, `speaking`, `interrupted`. */
+/**
+ * The public turn states a server reports (`session.state.state`), in the order of docs/protocol.md.
+ * The schema accepts any dotted path (a newer server may add sub-states); these are the ones this
+ * version produces.
+ */
+export const SESSION_STATES = [
+  'listening',
+  'transcribing',
+  'thinking',
+  'speaking',
+  'interrupted.provisional',
+  'interrupted.confirming',
+  'interrupted.paused',
+  'suspended',
+  'closed',
+] as const;
+export type SessionStateName = (typeof SESSION_STATES)[number];
+
+/** What the user's microphone is doing, as the VAD has it (`session.state.voice`). */
+export const VOICE_STATES = ['silent', 'speaking', 'paused'] as const;
+
+/** A dotted public state path of the session: `listening`, `speaking`, `interrupted.confirming`. */
 const statePath = z
   .string()
   .max(256)
-  .regex(/^[A-Za-z][\w-]*(\.[A-Za-z][\w-]*)*$/, 'expected a dotted state path such as listening.idle');
+  .regex(/^[A-Za-z][\w-]*(\.[A-Za-z][\w-]*)*$/, 'expected a dotted state path such as interrupted.confirming');
+const voiceState = z.enum(VOICE_STATES);
 const base64 = z
   .string()
   .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64')
@@ -141,6 +163,7 @@ export const sessionResumedSchema = z.object({
   type: z.literal('session.resumed'),
   sessionId: id,
   state: statePath,
+  voice: voiceState,
   /** A replacement resume token; when present the next resume must use it. */
   resumeToken: z.string().min(1).max(512).optional(),
 });
@@ -153,13 +176,37 @@ export const pongSchema = z.object({ type: z.literal('pong'), t: z.number().fini
 
 export const sessionStateSchema = z.object({
   type: z.literal('session.state'),
+  /** The turn: one of SESSION_STATES. */
   state: statePath,
+  /** The user's voice: silent, speaking or paused (a short pause inside an utterance). */
+  voice: voiceState,
+  /** `state` before this message (equal to `state` when only the voice changed); absent on the first. */
   previous: statePath.optional(),
 });
 
 export const vadSpeechStartSchema = z.object({ type: z.literal('vad.speech_start'), atMs: ms });
 
-export const vadSpeechEndSchema = z.object({ type: z.literal('vad.speech_end'), atMs: ms, durationMs: ms });
+export const vadSpeechEndSchema = z.object({
+  type: z.literal('vad.speech_end'),
+  atMs: ms,
+  /** Wall time from the start of speech to its end, pauses included. */
+  durationMs: ms,
+  /** Voiced time only (the VAD's speech windows), pauses excluded. */
+  voicedMs: ms,
+});
+
+export const interruptionFalseSchema = z.object({
+  type: z.literal('interruption.false'),
+  replyId: id,
+  voicedMs: ms,
+});
+
+export const interruptionConfirmedSchema = z.object({
+  type: z.literal('interruption.confirmed'),
+  replyId: id,
+  voicedMs: ms,
+  by: z.enum(['voice', 'words', 'client', 'text']),
+});
 
 export const transcriptPartialSchema = z.object({ type: z.literal('transcript.partial'), text });
 
@@ -250,6 +297,8 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   sessionStateSchema,
   vadSpeechStartSchema,
   vadSpeechEndSchema,
+  interruptionFalseSchema,
+  interruptionConfirmedSchema,
   transcriptPartialSchema,
   transcriptFinalSchema,
   replyDeltaSchema,
@@ -287,6 +336,8 @@ export type SessionHello = ClientMessageOf<'session.hello'>;
 export type SessionResume = ClientMessageOf<'session.resume'>;
 export type SessionReady = ServerMessageOf<'session.ready'>;
 export type SessionResumed = ServerMessageOf<'session.resumed'>;
+export type SessionStateMessage = ServerMessageOf<'session.state'>;
+export type VoiceState = (typeof VOICE_STATES)[number];
 export type IceCandidateMessage = ClientMessageOf<'webrtc.ice'>;
 export type ErrorMessage = ServerMessageOf<'error'>;
 

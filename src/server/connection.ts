@@ -262,7 +262,7 @@ export class ClientConnection {
     const audio = this.#ctx.audioOf(host);
     this.#bind(host, audio);
     this.#logger = this.#logger.child({ session: host.id });
-    this.#send({ type: 'session.resumed', sessionId: host.id, state: host.state });
+    this.#send({ type: 'session.resumed', sessionId: host.id, state: host.state, voice: host.voice });
     this.#ctx.connected(this, { sessionId: host.id, remoteAddress: this.#ip, resumed: true, metadata: undefined });
   }
 

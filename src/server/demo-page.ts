@@ -5,8 +5,13 @@
  * downsamples the microphone to 16 kHz mono and posts 20 ms frames; `vox-playout` plays the agent's
  * frames gap-free from a queue and reports what it has played.
  *
- * The page exposes a read-only `window.__voxstate` ({ state, framesPlayed, ... }) for tests. The
- * resume token lives only in a closure: it is never shown, logged or put on `window`.
+ * The page shows both regions of the session's public state: the turn (`listening`, `thinking`,
+ * `speaking`, `interrupted.*`, …) and the user's voice (silent / speaking / paused). While the turn
+ * is `interrupted.*` the server has paused the reply, and the page pauses its own playout too (the
+ * queued audio is kept); a false interruption resumes it, a confirmed one flushes it.
+ *
+ * The page exposes a read-only `window.__voxstate` ({ state, voice, framesPlayed, ... }) for tests.
+ * The resume token lives only in a closure: it is never shown, logged or put on `window`.
  */
 
 /** Response headers for the page: a strict CSP that still lets the inline code and the Blob worklet run. */
@@ -62,12 +67,13 @@ class Capture extends AudioWorkletProcessor {
 class Playout extends AudioWorkletProcessor {
   constructor() {
     super();
-    this.queue = []; this.head = 0; this.queued = 0; this.primed = false; this.draining = false;
+    this.queue = []; this.head = 0; this.queued = 0; this.primed = false; this.draining = false; this.paused = false;
     this.prebuffer = Math.round(sampleRate * 0.06); this.limit = sampleRate * 20;
     this.frames = 0; this.reply = null; this.played = 0; this.sinceReport = 0;
     this.port.onmessage = (e) => {
       const m = e.data;
-      if (m.flush) { this.queue = []; this.head = 0; this.queued = 0; this.primed = false; this.report(); return; }
+      if (m.flush) { this.queue = []; this.head = 0; this.queued = 0; this.primed = false; this.paused = false; this.report(); return; }
+      if (m.pause !== undefined) { this.paused = m.pause; return; }
       if (m.drain) { this.draining = true; return; }
       this.queue.push(m); this.queued += m.samples.length; this.draining = false;
       while (this.queued > this.limit && this.queue.length > 1) { this.queued -= this.queue[0].samples.length - this.head; this.queue.shift(); this.head = 0; }
@@ -81,7 +87,7 @@ class Playout extends AudioWorkletProcessor {
     const out = outputs[0][0];
     if (!this.primed && (this.queued >= this.prebuffer || (this.draining && this.queued > 0))) this.primed = true;
     let i = 0;
-    while (this.primed && i < out.length && this.queue.length > 0) {
+    while (this.primed && !this.paused && i < out.length && this.queue.length > 0) {
       const chunk = this.queue[0];
       if (chunk.replyId !== this.reply) { this.reply = chunk.replyId; this.played = 0; }
       const n = Math.min(out.length - i, chunk.samples.length - this.head);
@@ -90,7 +96,8 @@ class Playout extends AudioWorkletProcessor {
       if (this.head === chunk.samples.length) { this.queue.shift(); this.head = 0; this.frames++; }
     }
     out.fill(0, i);
-    if (this.queue.length === 0 && this.primed) { this.primed = false; this.report(); }
+    if (this.paused) { /* hold the queue: the reply may resume */ }
+    else if (this.queue.length === 0 && this.primed) { this.primed = false; this.report(); }
     else if (this.sinceReport >= sampleRate / 10) this.report();
     for (let c = 1; c < outputs[0].length; c++) outputs[0][c].set(out);
     return true;
@@ -103,14 +110,15 @@ registerProcessor('vox-playout', Playout);
 const SCRIPT = String.raw`
 'use strict';
 const $ = (id) => document.getElementById(id);
-const ui = { state: $('state'), conn: $('conn'), log: $('log'), partial: $('partial'), metrics: $('metrics'),
+const ui = { state: $('state'), voice: $('voice'), note: $('note'), conn: $('conn'), log: $('log'), partial: $('partial'), metrics: $('metrics'),
   errors: $('errors'), start: $('start'), stop: $('stop'), reconnect: $('reconnect'), form: $('text-form'), text: $('text') };
-const view = { state: 'disconnected', connected: false, micOn: false, framesReceived: 0, framesPlayed: 0, replies: 0, transcripts: 0, errors: 0 };
+const view = { state: 'disconnected', voice: 'silent', connected: false, micOn: false, framesReceived: 0, framesPlayed: 0, replies: 0, transcripts: 0,
+  falseInterruptions: 0, errors: 0 };
 Object.defineProperty(window, '__voxstate', { value: new Proxy(view, { set: () => false, defineProperty: () => false, deleteProperty: () => false }) });
 
 let ws = null, session = null, attempt = 0, retryTimer = 0, gaveUp = false;
 let rate = 16000, ctx = null, playout = null, mic = null, upsample = null;
-let replyId = null, replyRate = 16000, dropAudio = false, lastState = '';
+let replyId = null, replyRate = 16000, dropAudio = false, outputPaused = false;
 const replyItems = new Map();
 
 function wsUrl() {
@@ -137,10 +145,21 @@ function showError(text) {
   li.textContent = text;
   ui.errors.append(li);
 }
-function setState(state) {
+function setState(state, voice) {
   view.state = state;
   ui.state.textContent = state;
   ui.state.dataset.state = state.split('.')[0];
+  if (voice) {
+    view.voice = voice;
+    ui.voice.textContent = voice;
+    ui.voice.dataset.voice = voice;
+  }
+  // interrupted.*: the server paused the reply at the user's voice; pause what is queued here too.
+  const pause = state.startsWith('interrupted');
+  if (pause !== outputPaused) {
+    outputPaused = pause;
+    if (playout) playout.port.postMessage({ pause });
+  }
 }
 function setConn(text, connected) {
   view.connected = connected;
@@ -171,7 +190,7 @@ function connect() {
     if (!retry || attempt >= 8) {
       gaveUp = true;
       setConn('disconnected (' + e.code + ')', false);
-      setState('disconnected');
+      setState('disconnected', 'silent');
       return;
     }
     attempt++;
@@ -193,17 +212,20 @@ function onMessage(m) {
       if (m.resumeToken) session.token = m.resumeToken;
       attempt = 0;
       setConn('connected (resumed)', true);
-      setState(m.state);
+      setState(m.state, m.voice);
       break;
-    case 'session.state': {
-      const was = lastState;
-      lastState = m.state;
-      setState(m.state);
-      const cut = m.state.startsWith('interrupted') ||
-        (m.state === 'listening.userSpeaking' && /^(speaking|interrupted|thinking)/.test(m.previous || was));
-      if (cut) flush();
+    case 'session.state':
+      setState(m.state, m.voice);
       break;
-    }
+    case 'interruption.false':
+      view.falseInterruptions++;
+      ui.note.textContent = 'Not an interruption (' + Math.round(m.voicedMs) + ' ms of voice): the agent goes on.';
+      break;
+    case 'interruption.confirmed':
+      ui.note.textContent = 'Interrupted (' + m.by + ').';
+      flush();
+      dropAudio = true;
+      break;
     case 'transcript.partial':
       ui.partial.textContent = m.text;
       break;
@@ -228,6 +250,7 @@ function onMessage(m) {
       break;
     }
     case 'reply.audio_start':
+      ui.note.textContent = '';
       replyId = m.replyId;
       replyRate = m.sampleRate || rate;
       dropAudio = false;
@@ -280,6 +303,7 @@ function onAudio(buffer) {
   playout.port.postMessage({ replyId, samples }, [samples.buffer]);
 }
 function flush() {
+  outputPaused = false;
   if (playout) playout.port.postMessage({ flush: true });
 }
 
@@ -360,6 +384,10 @@ button:focus-visible, input:focus-visible { outline: 3px solid #f59e0b; outline-
 #state { font-family: ui-monospace, monospace; padding: .15rem .5rem; border-radius: .3rem; background: #8883; }
 #state[data-state="speaking"] { background: #16a34a55; }
 #state[data-state="interrupted"] { background: #f59e0b55; }
+#voice { font-family: ui-monospace, monospace; padding: .15rem .5rem; border-radius: .3rem; background: #8883; }
+#voice[data-voice="speaking"] { background: #2563eb55; }
+#voice[data-voice="paused"] { background: #2563eb22; }
+#note { color: #888; min-height: 1.5em; }
 #log { list-style: none; padding: 0; min-height: 6rem; max-height: 24rem; overflow-y: auto; border: 1px solid #8886; border-radius: .4rem; }
 #log li { padding: .35rem .6rem; border-bottom: 1px solid #8883; }
 #log li.agent b { color: #16a34a; } #log li.user b { color: #2563eb; }
@@ -390,7 +418,9 @@ export function demoPageHtml(options: { readonly wsPath?: string } = {}): string
 <main>
 <h1>voxstate</h1>
 <p>Talk to the agent with your microphone, or type. Connection: <span id="conn" role="status">connecting…</span></p>
-<p>Session state: <span id="state" role="status" aria-live="polite">disconnected</span></p>
+<p>Session state: <span id="state" role="status" aria-live="polite">disconnected</span>
+  · Your voice: <span id="voice" data-voice="silent">silent</span></p>
+<p id="note" aria-live="polite"></p>
 <div class="bar">
   <button id="start" type="button">Start microphone</button>
   <button id="stop" type="button" class="secondary">Stop the agent</button>

@@ -1,28 +1,30 @@
 /**
- * One live voice session on the server: the session actor, the audio path between it and the
- * client's transport (inbound audio → 16 kHz → VAD; agent audio → 20 ms frames → transport), the
- * translation of the session's events into wire messages, turn metrics and hooks. A host outlives
- * its connections: a dropped socket suspends the session, a resume attaches a new one.
+ * One live voice session on the server. It composes, and does little itself:
+ * - the session actor, built by createSession (src/session/session.ts);
+ * - its audio path, an AudioBinding (src/session/audio-binding.ts): transport ⇄ VAD / playout;
+ * - the avatar relay, when a Motion Server link is configured (src/session/motion.ts);
+ * - the wire codec (src/protocol/session-events.ts): session events and states → client messages;
+ * - turn metrics (./turn-metrics.ts) and the application hooks.
+ * A host outlives its connections: a dropped socket suspends the session, a resume attaches a new one.
  */
-import { createActor } from 'xstate';
-import { type SessionActorRef, type SessionEvent, stateName } from '../../machines/session.js';
-import { InboundPipeline } from '../audio/inbound.js';
+import { publicState, type SessionActorRef, type SessionEmitted, type SessionEvent, type VoiceState } from '../../machines/session.js';
 import { type Clock, realClock } from '../clock.js';
 import { VoxError } from '../errors.js';
+import { createMotionLinkActor, type MotionLinkOptions } from '../motion/link.js';
 import type { Logger } from '../observability/logger.js';
-import { ERROR_CODES } from '../protocol/error-codes.js';
 import type { ServerMessage } from '../protocol/messages.js';
+import { SessionEventEncoder, wireErrorCode } from '../protocol/session-events.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
-import type { MotionLinkOptions } from '../motion/link.js';
 import { applyGuard } from '../session/actors.js';
-import { createMotionChild } from '../session/motion.js';
-import { resolveSessionSettings, type SessionOptions } from '../session/config.js';
-import { createSessionLogic } from '../session/session.js';
+import { AudioBinding } from '../session/audio-binding.js';
+import type { SessionOptions } from '../session/config.js';
+import { relayMotion } from '../session/motion.js';
+import { createSession } from '../session/session.js';
 import type { AudioTransport } from '../transport/audio-transport.js';
 import type { VadConfig } from '../vad/config.js';
-import { createVadActor } from '../vad/actor.js';
 import type { SharedVad } from '../vad/shared-vad.js';
-import { callHook, type HookName, type Hooks, type TurnMetrics } from './hooks.js';
+import { callHook, type HookName, type Hooks } from './hooks.js';
+import { metricsTurnMessage, TurnMetricsTracker } from './turn-metrics.js';
 
 export type MessageSender = (message: ServerMessage) => void;
 
@@ -53,15 +55,27 @@ export interface SessionHostOptions {
   readonly onHistory?: (host: SessionHost, history: readonly ChatMessage[]) => void;
 }
 
-interface TurnClock {
-  id: number;
-  source: 'voice' | 'text';
-  speechEndAt: number | undefined;
-  finalAt: number | undefined;
-  startAt: number;
-  firstDeltaAt: number | undefined;
-  firstFrameAt: number | undefined;
-}
+/** Every event the session emits; the host subscribes to each. */
+const EMITTED: readonly SessionEmitted['type'][] = [
+  'vad.speechStart',
+  'vad.speechEnd',
+  'transcript.partial',
+  'transcript.final',
+  'turn.start',
+  'reply.delta',
+  'reply.audioStart',
+  'reply.done',
+  'reply.paused',
+  'reply.resumed',
+  'interruption.false',
+  'interruption.confirmed',
+  'tools.start',
+  'tools.end',
+  'error',
+  'session.resumed',
+  'session.resumeRefused',
+  'session.closed',
+];
 
 export class SessionHost {
   readonly id: string;
@@ -70,96 +84,81 @@ export class SessionHost {
   readonly outputSampleRate: number;
   readonly #options: SessionHostOptions;
   readonly #logger: Logger;
-  readonly #clock: Clock;
-  readonly #vadListeners = new Set<(frame: Float32Array) => void>();
+  readonly #audio: AudioBinding;
+  readonly #encoder: SessionEventEncoder;
+  readonly #metrics: TurnMetricsTracker;
   #send: MessageSender | undefined;
-  #transport: AudioTransport | undefined;
-  #transportCleanup: (() => void)[] = [];
-  #inbound: InboundPipeline | undefined;
-  #turn: TurnClock | undefined;
-  #lastSpeechEndAt: number | undefined;
-  #state = '';
+  #unrelayMotion: (() => void) | undefined;
   #closed = false;
   #closeReason = 'closed';
-  #audioStarted = new Set<number>();
-  /** The client's last playback report (websocket audio). */
-  #heard: { replyId: number; playedMs: number } | undefined;
 
   constructor(options: SessionHostOptions) {
     this.#options = options;
     this.id = options.sessionId;
     this.#logger = options.logger.child({ session: options.sessionId });
-    this.#clock = options.clock ?? realClock;
-    this.createdAt = this.#clock.now();
+    const clock = options.clock ?? realClock;
+    this.createdAt = clock.now();
     this.outputSampleRate = options.outputSampleRate;
-    const settings = resolveSessionSettings(options.session);
     const hooks = options.hooks;
-    const logic = createSessionLogic({
-      providers: options.providers,
-      output: {
-        sampleRate: options.outputSampleRate,
-        send: (frame, meta) => {
-          const turn = this.#turn;
-          if (turn !== undefined && turn.id === meta.replyId && turn.firstFrameAt === undefined) turn.firstFrameAt = this.#clock.now();
-          this.#transport?.sendAudio(frame);
-        },
-        heardMs: (replyId) => (this.#heard !== undefined && this.#heard.replyId === replyId ? this.#heard.playedMs : undefined),
-      },
-      resumeToken: options.resumeToken,
-      clock: this.#clock,
+    this.#metrics = new TurnMetricsTracker({ sessionId: this.id, now: () => clock.now() });
+    // With a guard, text reaches the client only once it has been allowed (reply.done).
+    this.#encoder = new SessionEventEncoder({ hideDeltas: hooks.guard !== undefined });
+    this.#audio = new AudioBinding({
+      outputSampleRate: options.outputSampleRate,
+      vad: options.vad,
       logger: this.#logger,
-      ...(options.tools === undefined ? {} : { tools: options.tools }),
-      ...(options.language === undefined ? {} : { language: options.language }),
-      ...(options.voice === undefined ? {} : { voice: options.voice }),
-      ...(hooks.guard === undefined ? {} : { guard: hooks.guard }),
-      ...(options.motion === undefined
-        ? {}
-        : {
-            motion: createMotionChild({
-              link: { ...options.motion, logger: this.#logger },
-              onFeed: (message) => this.#emit(message.type === 'avatar.frames' ? { ...message, frames: [...message.frames] } : message),
-              onError: (error, fatal) => {
-                const code = error instanceof VoxError ? error.code : 'provider_unavailable';
-                this.#logger.warn({ err: error, fatal }, 'motion link error');
-                // The voice conversation goes on without the avatar: never fatal for the session.
-                this.#emit({ type: 'error', code, message: `avatar: ${error.message}`, fatal: false });
-                this.#hook('onError', { sessionId: this.id, code, message: error.message });
-              },
-            }),
-          }),
-      ...(options.vad === false
-        ? {}
-        : {
-            vad: createVadActor({
-              subscribe: (listener) => {
-                this.#vadListeners.add(listener);
-                return () => this.#vadListeners.delete(listener);
-              },
-              ...(options.vad.config === undefined ? {} : { config: options.vad.config }),
-              ...(options.vad.shared === undefined ? {} : { vad: options.vad.shared }),
-              onError: (error) => this.#logger.warn({ err: error }, 'VAD error'),
-            }),
-          }),
+      onError: (error) => this.#report(error),
+      onFrame: (replyId) => this.#metrics.frame(replyId),
     });
-    this.actor = createActor(logic, {
-      input: {
-        settings,
-        tools: (options.tools ?? []).map(({ name, description, parameters }) => ({ name, description, parameters })),
+    this.actor = createSession(
+      {
+        providers: options.providers,
+        output: this.#audio.sink,
+        clock,
+        resumeToken: options.resumeToken,
+        logger: this.#logger,
+        ...(this.#audio.vadLogic === undefined ? {} : { vad: this.#audio.vadLogic }),
+        ...(options.motion === undefined ? {} : { motion: createMotionLinkActor({ ...options.motion, logger: this.#logger }) }),
+        ...(options.tools === undefined ? {} : { tools: options.tools }),
+        ...(options.language === undefined ? {} : { language: options.language }),
+        ...(options.voice === undefined ? {} : { voice: options.voice }),
+        ...(hooks.guard === undefined ? {} : { guard: hooks.guard }),
+      },
+      {
         ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),
         ...(options.history === undefined ? {} : { history: options.history }),
+        ...(options.session === undefined ? {} : { options: options.session }),
       },
-      clock: this.#clock,
-    }) as unknown as SessionActorRef;
+    );
     this.#wire();
   }
 
   start(): this {
     this.actor.start();
+    const link = this.#options.motion === undefined ? undefined : this.actor.system.get('motion');
+    if (link !== undefined && !this.#closed) {
+      this.#unrelayMotion = relayMotion(link, {
+        onFeed: (message) => this.#emit(message.type === 'avatar.frames' ? { ...message, frames: [...message.frames] } : message),
+        onError: (error, fatal) => {
+          const code = error instanceof VoxError ? error.code : 'provider_unavailable';
+          this.#logger.warn({ err: error, fatal }, 'motion link error');
+          // The voice conversation goes on without the avatar: never fatal for the session.
+          this.#emit({ type: 'error', code, message: `avatar: ${error.message}`, fatal: false });
+          this.#hook('onError', { sessionId: this.id, code, message: error.message });
+        },
+      });
+    }
     return this;
   }
 
+  /** The public state path (`listening`, `thinking`, `interrupted.confirming`, `suspended`, …); '' before start. */
   get state(): string {
-    return this.#state;
+    return this.#encoder.current?.state ?? '';
+  }
+
+  /** The user's voice as the session has it: silent, speaking or paused. */
+  get voice(): VoiceState {
+    return this.#encoder.current?.voice ?? 'silent';
   }
 
   get closed(): boolean {
@@ -180,7 +179,7 @@ export class SessionHost {
   }
 
   get transport(): AudioTransport | undefined {
-    return this.#transport;
+    return this.#audio.transport;
   }
 
   /** A client connection now speaks for this session. */
@@ -190,43 +189,21 @@ export class SessionHost {
 
   /** Routes audio both ways through `transport` (replacing any previous one). */
   setTransport(transport: AudioTransport): void {
-    this.#dropTransport();
-    this.#transport = transport;
-    const inbound = new InboundPipeline({ sampleRate: transport.inputFormat.sampleRate });
-    this.#inbound = inbound;
-    this.#transportCleanup.push(
-      transport.onAudio((pcm) => {
-        if (this.#vadListeners.size === 0) return;
-        let frame: Float32Array;
-        try {
-          frame = inbound.push(pcm);
-        } catch (error) {
-          this.#report(error);
-          return;
-        }
-        for (const listener of this.#vadListeners) listener(frame);
-      }),
-      transport.onError((error) => this.#report(error)),
-      transport.onPlaybackProgress?.((progress) => {
-        const replyId = Number(progress.replyId);
-        if (Number.isInteger(replyId)) this.#heard = { replyId, playedMs: progress.playedMs };
-      }) ?? (() => undefined),
-      () => inbound.close(),
-    );
+    this.#audio.attach(transport);
   }
 
   /** The client's connection went away: the session waits for a resume (or its TTL). */
   detach(): void {
     this.#send = undefined;
-    this.#dropTransport();
+    this.#audio.detach();
     if (!this.#closed) this.#input({ type: 'transport.lost' });
   }
 
-  /** Resume the session with `token` (checked by the session itself, in constant time). */
+  /** Resume the session with `token` (checked by the session itself, in constant time). True when it left `suspended`. */
   resume(token: string): boolean {
     if (this.#closed) return false;
     this.#input({ type: 'session.resume', token });
-    return stateName(this.actor.getSnapshot().value) !== 'suspended';
+    return publicState(this.actor.getSnapshot().value).state !== 'suspended';
   }
 
   async userText(text: string): Promise<void> {
@@ -249,16 +226,8 @@ export class SessionHost {
     const before = this.actor.getSnapshot();
     this.actor.send(event);
     if (this.actor.getSnapshot() === before) {
-      this.#logger.debug({ event: event.type, state: this.#state }, 'event ignored in this state');
+      this.#logger.debug({ event: event.type, state: this.state }, 'event ignored in this state');
     }
-  }
-
-  #dropTransport(): void {
-    for (const cleanup of this.#transportCleanup.splice(0)) cleanup();
-    const transport = this.#transport;
-    this.#transport = undefined;
-    this.#inbound = undefined;
-    if (transport !== undefined) void transport.close();
   }
 
   #emit(message: ServerMessage): void {
@@ -287,15 +256,9 @@ export class SessionHost {
 
   #wire(): void {
     const actor = this.actor;
-    const now = () => this.#clock.now();
     actor.subscribe({
       next: (snapshot) => {
-        const state = stateName(snapshot.value);
-        if (state !== this.#state) {
-          const previous = this.#state;
-          this.#state = state;
-          this.#emit(previous === '' ? { type: 'session.state', state } : { type: 'session.state', state, previous });
-        }
+        for (const message of this.#encoder.state(publicState(snapshot.value))) this.#emit(message);
         if (snapshot.status === 'done' && !this.#closed) this.#finish();
       },
       error: (error) => {
@@ -304,125 +267,53 @@ export class SessionHost {
         this.#finish();
       },
     });
-    actor.on('session.closed', (e) => {
-      this.#closeReason = e.reason;
-    });
-    actor.on('vad.speechStart', (e) => {
-      this.#emit({ type: 'vad.speech_start', atMs: e.atMs });
-      this.#hook('onSpeechStart', { sessionId: this.id, atMs: e.atMs });
-    });
-    actor.on('vad.speechEnd', (e) => {
-      this.#lastSpeechEndAt = now();
-      this.#emit({ type: 'vad.speech_end', atMs: e.atMs, durationMs: e.durationMs });
-      this.#hook('onSpeechEnd', { sessionId: this.id, durationMs: e.durationMs });
-    });
-    actor.on('transcript.partial', (e) => {
-      this.#emit({ type: 'transcript.partial', text: e.text });
-      this.#hook('onTranscript', { sessionId: this.id, text: e.text, final: false });
-    });
-    actor.on('transcript.final', (e) => {
-      if (this.#lastSpeechEndAt !== undefined) this.#pendingFinalAt = now();
-      this.#emit({ type: 'transcript.final', text: e.text });
-      this.#hook('onTranscript', { sessionId: this.id, text: e.text, final: true });
-    });
-    actor.on('turn.start', (e) => {
-      const voice = e.source === 'voice';
-      this.#turn = {
-        id: e.replyId,
-        source: e.source,
-        speechEndAt: voice ? this.#lastSpeechEndAt : undefined,
-        finalAt: voice ? this.#pendingFinalAt : undefined,
-        startAt: now(),
-        firstDeltaAt: undefined,
-        firstFrameAt: undefined,
-      };
-      this.#lastSpeechEndAt = undefined;
-      this.#pendingFinalAt = undefined;
-      this.#hook('onTurnStart', { sessionId: this.id, turnId: String(e.replyId), source: e.source });
-    });
-    actor.on('reply.delta', (e) => {
-      const turn = this.#turn;
-      if (turn !== undefined && turn.id === e.replyId && turn.firstDeltaAt === undefined) turn.firstDeltaAt = now();
-      // With a guard, text reaches the client only once it has been allowed (reply.done).
-      if (this.#options.hooks.guard === undefined) this.#emit({ type: 'reply.delta', replyId: String(e.replyId), text: e.text });
-    });
-    actor.on('reply.audioStart', (e) => {
-      this.#audioStarted.add(e.replyId);
-      this.#emit({ type: 'reply.audio_start', replyId: String(e.replyId), sampleRate: e.sampleRate });
-    });
-    actor.on('reply.done', (e) => {
-      const replyId = String(e.replyId);
-      if (this.#audioStarted.delete(e.replyId)) this.#emit({ type: 'reply.audio_end', replyId });
-      this.#emit({ type: 'reply.done', replyId, text: e.text, interrupted: e.interrupted });
-      this.#hook('onReply', { sessionId: this.id, turnId: replyId, text: e.text, interrupted: e.interrupted });
-      this.#endTurn(e.replyId, e.interrupted);
-      this.#options.onHistory?.(this, this.history);
-    });
-    actor.on('tools.start', (e) => {
-      for (const call of e.calls) {
-        let args: unknown = call.arguments;
-        try {
-          args = JSON.parse(call.arguments);
-        } catch {
-          // The model produced invalid JSON; show it as it is.
-        }
-        this.#emit({ type: 'tool.start', replyId: String(e.replyId), callId: call.id, name: call.name, arguments: args });
-      }
-    });
-    actor.on('tools.end', (e) => {
-      for (const result of e.results) {
-        let value: unknown = result.content;
-        try {
-          value = JSON.parse(result.content);
-        } catch {
-          // Plain-text tool result.
-        }
-        this.#emit(
-          result.ok
-            ? { type: 'tool.end', replyId: String(e.replyId), callId: result.callId, name: result.name, ok: true, result: value }
-            : { type: 'tool.end', replyId: String(e.replyId), callId: result.callId, name: result.name, ok: false, error: result.content.slice(0, 4096) },
-        );
-      }
-    });
-    actor.on('error', (e) => {
-      const code = (isWireCode(e.code) ? e.code : 'internal') as Extract<ServerMessage, { type: 'error' }>['code'];
-      this.#emit({ type: 'error', code, message: e.message, fatal: e.fatal });
-      this.#hook('onError', { sessionId: this.id, code, message: e.message });
-    });
+    for (const type of EMITTED) actor.on(type, (event) => this.#onEvent(event));
   }
 
-  #pendingFinalAt: number | undefined;
-
-  #endTurn(replyId: number, interrupted: boolean): void {
-    const turn = this.#turn;
-    if (turn === undefined || turn.id !== replyId) return;
-    this.#turn = undefined;
-    const metrics: TurnMetrics = {
-      sessionId: this.id,
-      turnId: String(replyId),
-      source: turn.source,
-      interrupted,
-      ...(turn.speechEndAt !== undefined && turn.firstFrameAt !== undefined ? { speechEndToFirstAudioMs: turn.firstFrameAt - turn.speechEndAt } : {}),
-      ...(turn.speechEndAt !== undefined && turn.finalAt !== undefined ? { sttMs: turn.finalAt - turn.speechEndAt } : {}),
-      ...(turn.firstDeltaAt !== undefined ? { llmFirstTokenMs: turn.firstDeltaAt - turn.startAt } : {}),
-      ...(turn.firstDeltaAt !== undefined && turn.firstFrameAt !== undefined ? { ttsFirstAudioMs: turn.firstFrameAt - turn.firstDeltaAt } : {}),
-    };
-    const { sessionId: _sessionId, source: _source, interrupted: _interrupted, ...timings } = metrics;
-    this.#emit({ type: 'metrics.turn', ...timings });
-    this.#hook('onTurnEnd', metrics);
+  /** One session event: the wire messages first, then metrics, hooks and persistence. */
+  #onEvent(event: SessionEmitted): void {
+    for (const message of this.#encoder.event(event)) this.#emit(message);
+    const metrics = this.#metrics.observe(event);
+    const sessionId = this.id;
+    switch (event.type) {
+      case 'session.closed':
+        this.#closeReason = event.reason;
+        break;
+      case 'vad.speechStart':
+        this.#hook('onSpeechStart', { sessionId, atMs: event.atMs });
+        break;
+      case 'vad.speechEnd':
+        this.#hook('onSpeechEnd', { sessionId, durationMs: event.durationMs, voicedMs: event.voicedMs });
+        break;
+      case 'transcript.partial':
+      case 'transcript.final':
+        this.#hook('onTranscript', { sessionId, text: event.text, final: event.type === 'transcript.final' });
+        break;
+      case 'turn.start':
+        this.#hook('onTurnStart', { sessionId, turnId: String(event.replyId), source: event.source });
+        break;
+      case 'reply.done':
+        this.#hook('onReply', { sessionId, turnId: String(event.replyId), text: event.text, interrupted: event.interrupted });
+        if (metrics !== undefined) {
+          this.#emit(metricsTurnMessage(metrics));
+          this.#hook('onTurnEnd', metrics);
+        }
+        this.#options.onHistory?.(this, this.history);
+        break;
+      case 'error':
+        this.#hook('onError', { sessionId, code: wireErrorCode(event.code), message: event.message });
+        break;
+      default:
+        break;
+    }
   }
 
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#dropTransport();
-    this.#vadListeners.clear();
+    this.#unrelayMotion?.();
+    this.#unrelayMotion = undefined;
+    this.#audio.close();
     this.#options.onClosed(this);
   }
-}
-
-const WIRE_CODES = new Set<string>(ERROR_CODES);
-
-function isWireCode(code: string): boolean {
-  return WIRE_CODES.has(code);
 }

@@ -130,7 +130,7 @@ export async function startProtocolServer(): Promise<ProtocolServer> {
         }
         case 'session.resume':
           if (server.acceptResume && message.sessionId === sessionId && message.resumeToken === resumeToken) {
-            reply({ type: 'session.resumed', sessionId, state: 'listening.idle' });
+            reply({ type: 'session.resumed', sessionId, state: 'speaking', voice: 'silent' });
           } else {
             reply({ type: 'error', code: 'session_resume_refused', message: 'resume refused', fatal: true });
             socket.close(CLOSE_CODES.session_resume_refused, 'session_resume_refused');

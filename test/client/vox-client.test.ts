@@ -59,22 +59,42 @@ describe('VoxClient', () => {
     const vox = client(srv.url);
     await vox.connect();
     const states = record(vox, 'state');
+    const voices = record(vox, 'voice');
+    const falseInterruptions = record(vox, 'interruption.false');
     const transcripts = record(vox, 'transcript');
     const deltas = record(vox, 'reply.delta');
     const audio = record(vox, 'audio');
     const done = record(vox, 'reply.done');
 
-    srv.send({ type: 'session.state', state: 'listening.userSpeaking', previous: 'listening.idle' });
+    srv.send({ type: 'session.state', state: 'listening', voice: 'silent' });
+    srv.send({ type: 'session.state', state: 'listening', voice: 'speaking', previous: 'listening' });
     srv.send({ type: 'transcript.partial', text: 'book a' });
     srv.send({ type: 'transcript.final', text: 'book a table' });
     srv.send({ type: 'reply.delta', replyId: 'r1', text: 'Sure' });
     srv.send({ type: 'reply.audio_start', replyId: 'r1', sampleRate: 16_000 });
     srv.sendBinary(Buffer.from(new Int16Array([1, -2, 3, -4]).buffer));
     srv.send({ type: 'reply.audio_end', replyId: 'r1' });
+    srv.send({ type: 'session.state', state: 'interrupted.provisional', voice: 'silent', previous: 'speaking' });
+    srv.send({ type: 'interruption.false', replyId: 'r1', voicedMs: 416 });
+    srv.send({ type: 'session.state', state: 'speaking', voice: 'silent', previous: 'interrupted.provisional' });
     srv.send({ type: 'reply.done', replyId: 'r1', text: 'Sure', interrupted: false });
 
     await expect.poll(() => done.length).toBe(1);
-    expect(states).toEqual([{ state: 'listening.userSpeaking', previous: 'listening.idle' }]);
+    expect(states).toEqual([
+      { state: 'listening', previous: undefined, voice: 'silent' },
+      { state: 'listening', previous: 'listening', voice: 'speaking' },
+      { state: 'interrupted.provisional', previous: 'speaking', voice: 'silent' },
+      { state: 'speaking', previous: 'interrupted.provisional', voice: 'silent' },
+    ]);
+    // The voice event fires only when the voice changes.
+    expect(voices).toEqual([
+      { voice: 'silent', previous: undefined },
+      { voice: 'speaking', previous: 'silent' },
+      { voice: 'silent', previous: 'speaking' },
+    ]);
+    expect(vox.state).toBe('speaking');
+    expect(vox.voice).toBe('silent');
+    expect(falseInterruptions).toEqual([{ type: 'interruption.false', replyId: 'r1', voicedMs: 416 }]);
     expect(transcripts).toEqual([
       { text: 'book a', final: false },
       { text: 'book a table', final: true },
@@ -109,12 +129,13 @@ describe('VoxClient', () => {
     await vox.connect();
     const errors = record(vox, 'error');
     const states = record(vox, 'state');
-    srv.sendRaw('{"type":"session.state","state":42}');
+    srv.sendRaw('{"type":"session.state","state":42,"voice":"silent"}');
+    srv.sendRaw('{"type":"session.state","state":"listening"}');
     srv.sendRaw('not json');
     srv.sendBinary(Buffer.alloc(3));
-    srv.send({ type: 'session.state', state: 'thinking' });
+    srv.send({ type: 'session.state', state: 'thinking', voice: 'silent' });
     await expect.poll(() => states.length).toBe(1);
-    expect(errors.map((error) => error.code)).toEqual(['protocol_invalid_message', 'protocol_invalid_json', 'audio_invalid_format']);
+    expect(errors.map((error) => error.code)).toEqual(['protocol_invalid_message', 'protocol_invalid_message', 'protocol_invalid_json', 'audio_invalid_format']);
     expect(errors.every((error) => error.source === 'client' && !error.fatal)).toBe(true);
     expect(vox.status).toBe('open');
   });
@@ -137,7 +158,9 @@ describe('VoxClient', () => {
       [2, 80],
       [3, 160],
     ]);
-    expect(resumed[0]).toMatchObject({ sessionId: 'sess_test', state: 'listening.idle' });
+    expect(resumed[0]).toMatchObject({ sessionId: 'sess_test', state: 'speaking', voice: 'silent' });
+    expect(vox.state).toBe('speaking');
+    expect(vox.voice).toBe('silent');
     const resume = srv.received.find((entry) => entry.message.type === 'session.resume');
     expect(resume?.message).toEqual({ type: 'session.resume', sessionId: 'sess_test', resumeToken: 'resume_secret', protocol: 1 });
     expect(resume?.connection).toBe(2);
@@ -237,8 +260,8 @@ describe('VoxClient', () => {
       throw new Error('ui bug');
     });
     const states = record(vox, 'state');
-    srv.send({ type: 'session.state', state: 'speaking' });
-    srv.send({ type: 'session.state', state: 'listening.idle' });
+    srv.send({ type: 'session.state', state: 'speaking', voice: 'silent' });
+    srv.send({ type: 'session.state', state: 'listening', voice: 'silent', previous: 'speaking' });
     await expect.poll(() => states.length).toBe(2);
     expect(listenerErrors).toHaveLength(2);
   });

@@ -18,6 +18,7 @@ const MIC_FILE = fileURLToPath(new URL('../fixtures/padded-hello.16k.wav', impor
 
 interface PageView {
   readonly state: string;
+  readonly voice: string;
   readonly connected: boolean;
   readonly micOn: boolean;
   readonly framesReceived: number;
@@ -127,7 +128,7 @@ async function open(options: { viaProxy?: boolean } = {}): Promise<{ page: Page;
   const response = await page.goto(`http://127.0.0.1:${port}/`);
   expect(response?.headers()['content-type']).toBe('text/html; charset=utf-8');
   expect(response?.headers()['content-security-policy']).toContain("connect-src 'self' ws: wss:");
-  await waitForView(page, (v) => v.connected && v.state === 'listening.idle');
+  await waitForView(page, (v) => v.connected && v.state === 'listening' && v.voice === 'silent');
   return { page, llm, sent, received };
 }
 
@@ -173,6 +174,12 @@ describe.skipIf(!run)('demo page in headless Chromium', () => {
     expect(progress.every((p) => p.replyId === replyId)).toBe(true);
     expect(Math.max(...progress.map((p) => p.playedMs))).toBeGreaterThan(700);
     expect(types(received)).toContain('vad.speech_start');
+    // Both regions reached the page: the user's voice went speaking and back to silent, shown as such.
+    const states = received.filter((m) => m.includes('"session.state"')).map((m) => JSON.parse(m) as { state: string; voice: string });
+    expect(states.some((m) => m.state === 'listening' && m.voice === 'speaking')).toBe(true);
+    expect(states.at(-1)).toMatchObject({ state: 'listening', voice: 'silent' });
+    expect(done.voice).toBe('silent');
+    expect(await page.locator('#voice').innerText()).toBe('silent');
   });
 
   it('a typed turn through the text box gets the agent reply; the resume token never reaches the page', async () => {
@@ -214,6 +221,32 @@ describe.skipIf(!run)('demo page in headless Chromium', () => {
     expect(later.framesPlayed).toBe(stopped.framesPlayed);
     // The frames still queued when the cut came were flushed, never played.
     expect(later.framesPlayed).toBeLessThan(later.framesReceived);
+  });
+
+  it('speaking over a reply pauses the page at the onset; the confirmed barge-in drops the rest and the user gets their turn', async () => {
+    const { page, received } = await open();
+    const textbox = page.getByRole('textbox', { name: 'Message' });
+    await textbox.fill('Please talk for a while.');
+    await textbox.press('Enter');
+    await waitForView(page, (v) => v.framesPlayed >= 10);
+    // The fake microphone: 0.5 s of silence, then "hello there, how are you today?" over the reply.
+    await page.getByRole('button', { name: 'Start microphone' }).click();
+    const onset = await waitForView(page, (v) => v.state.startsWith('interrupted'), 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const held = await view(page);
+    const cut = await waitForView(page, (v) => v.state === 'listening' && v.replies === 1, 5_000);
+    // No agent audio arrived while the reply was paused, and nothing of it played after the pause.
+    expect(cut.framesReceived).toBe(held.framesReceived);
+    expect(cut.framesPlayed - onset.framesPlayed).toBeLessThanOrEqual(8);
+    const log = page.getByRole('list', { name: 'Conversation' });
+    await expect.poll(() => log.innerText(), { timeout: 5_000 }).toMatch(/Agent: word0 .*\(interrupted\)/);
+    const messages = received.filter((m) => m.startsWith('{')).map((m) => JSON.parse(m) as Record<string, unknown>);
+    expect(messages.find((m) => m['type'] === 'interruption.confirmed')).toMatchObject({ replyId: '1', by: 'voice' });
+    expect(messages.some((m) => m['type'] === 'session.state' && m['state'] === 'interrupted.confirming' && m['voice'] === 'speaking')).toBe(true);
+    // The barge-in was the user's turn: transcribed and answered.
+    await expect.poll(() => log.innerText(), { timeout: 15_000 }).toContain('You: hello there');
+    await expect.poll(() => log.innerText(), { timeout: 10_000 }).toContain('Agent: Hi. How can I help?');
+    await waitForView(page, (v) => v.replies === 2 && v.state === 'listening' && v.framesPlayed > cut.framesPlayed);
   });
 
   it('after a dropped connection the page resumes the same session with its token and the conversation goes on', async () => {

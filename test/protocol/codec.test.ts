@@ -7,6 +7,8 @@ import {
   ERROR_CODES,
   PROTOCOL_VERSION,
   SERVER_MESSAGE_TYPES,
+  SESSION_STATES,
+  VOICE_STATES,
   isRetryableClose,
   parseClientMessage,
   parseServerMessage,
@@ -46,13 +48,16 @@ const serverFixtures: ServerMessage[] = [
     iceServers: [{ urls: ['stun:stun.example.org:3478'] }, { urls: 'turn:turn.example.org', username: 'u', credential: 'c' }],
     audio: { transport: 'websocket', format: 'pcm16', sampleRate: 16_000, channels: 1, frameMs: 20 },
   },
-  { type: 'session.resumed', sessionId: 's_1', state: 'listening.idle', resumeToken: 'r_2' },
+  { type: 'session.resumed', sessionId: 's_1', state: 'listening', voice: 'silent', resumeToken: 'r_2' },
   { type: 'webrtc.answer', sdp: 'v=0\r\n...' },
   { type: 'webrtc.ice', candidate: null, sdpMid: '0' },
   { type: 'pong', t: 5 },
-  { type: 'session.state', state: 'speaking', previous: 'thinking' },
+  { type: 'session.state', state: 'speaking', voice: 'silent', previous: 'thinking' },
+  { type: 'session.state', state: 'interrupted.confirming', voice: 'speaking' },
   { type: 'vad.speech_start', atMs: 1200 },
-  { type: 'vad.speech_end', atMs: 2400, durationMs: 1200 },
+  { type: 'vad.speech_end', atMs: 2400, durationMs: 1200, voicedMs: 980 },
+  { type: 'interruption.false', replyId: 'r1', voicedMs: 420 },
+  { type: 'interruption.confirmed', replyId: 'r1', voicedMs: 640, by: 'voice' },
   { type: 'transcript.partial', text: 'book a' },
   { type: 'transcript.final', text: 'book a table' },
   { type: 'reply.delta', replyId: 'r1', text: 'Sure' },
@@ -152,7 +157,9 @@ describe('protocol codec', () => {
   it('rejects server messages the same way on the client side', () => {
     const cases: Array<[string, ErrorCode]> = [
       ['nope', 'protocol_invalid_json'],
-      ['{"type":"session.state","state":"not a path!"}', 'protocol_invalid_message'],
+      ['{"type":"session.state","state":"not a path!","voice":"silent"}', 'protocol_invalid_message'],
+      ['{"type":"session.state","state":"listening","voice":"shouting"}', 'protocol_invalid_message'],
+      ['{"type":"interruption.confirmed","replyId":"r1","voicedMs":600,"by":"telepathy"}', 'protocol_invalid_message'],
       ['{"type":"error","code":"made_up","message":"x","fatal":true}', 'protocol_invalid_message'],
       ['{"type":"avatar.audio","audio":"not base64!","isLast":true,"conversationId":"c"}', 'protocol_invalid_message'],
       ['{"type":"session.ready","protocol":9}', 'protocol_unsupported_version'],
@@ -206,9 +213,19 @@ describe('docs/protocol.md', () => {
     expect(rows).toHaveLength(ERROR_CODES.length);
   });
 
-  it('documents every message type under its own heading', () => {
+  it('documents every message type under its own heading, in the order of the schema unions', () => {
     for (const type of [...CLIENT_MESSAGE_TYPES, ...SERVER_MESSAGE_TYPES]) {
       expect(docs).toContain(`### \`${type}\``);
     }
+    const server = docs.slice(docs.indexOf('## Server → client messages'));
+    const headings = [...server.matchAll(/^### `([a-z._]+)`$/gm)].map((match) => match[1]);
+    expect(headings).toEqual(SERVER_MESSAGE_TYPES);
+  });
+
+  it('has one row per public session state and per voice state', () => {
+    const states = [...docs.matchAll(/^\| `([a-z.]+)` \| state \|/gm)].map((match) => match[1]);
+    expect(states).toEqual([...SESSION_STATES]);
+    const voices = [...docs.matchAll(/^\| `([a-z]+)` \| voice \|/gm)].map((match) => match[1]);
+    expect(voices).toEqual([...VOICE_STATES]);
   });
 });

@@ -1,10 +1,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FakeLlm, FakeStt, FakeTts } from '../../src/providers/fake/index.js';
 import type { ChatMessage } from '../../src/providers/types.js';
 import { VoiceServer, type VoiceServerOptions } from '../../src/server/index.js';
 import { MemorySessionStore } from '../../src/session/store.js';
+import { float32ToInt16 } from '../../src/audio/frame.js';
+import { closeSpeech, speech } from '../helpers/speech.js';
 import { delay, fixture, handleCounts, RawClient, streamRealtime } from './helpers.js';
 
 const servers: VoiceServer[] = [];
@@ -14,6 +16,7 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
   await Promise.all(servers.splice(0).map((s) => s.stop()));
 });
+afterAll(() => closeSpeech());
 
 interface Setup {
   server: VoiceServer;
@@ -89,7 +92,12 @@ describe('VoiceServer sessions over WebSocket', () => {
     const done = await c.next('reply.done');
     expect(done).toMatchObject({ replyId: '1', text: 'A table for two. Anything else?', interrupted: false });
     await c.next('metrics.turn');
-    expect(c.of('session.state').map((m) => m['state'])).toEqual(['listening.idle', 'thinking', 'speaking', 'listening.idle']);
+    expect(c.of('session.state').map((m) => [m['state'], m['voice'], m['previous']])).toEqual([
+      ['listening', 'silent', undefined],
+      ['thinking', 'silent', 'listening'],
+      ['speaking', 'silent', 'thinking'],
+      ['listening', 'silent', 'speaking'],
+    ]);
     expect(c.of('reply.delta').map((m) => m['text']).join('')).toBe('A table for two. Anything else?');
     // 6 words × 100 ms = 600 ms of audio at 24 kHz = 30 frames of 480 samples.
     expect(c.audio).toHaveLength(30);
@@ -113,8 +121,15 @@ describe('VoiceServer sessions over WebSocket', () => {
     const end1 = await c.next('vad.speech_end');
     expect(start1['atMs']).toBeLessThan(150);
     expect(Math.abs((end1['atMs'] as number) - 1910)).toBeLessThan(150);
+    expect(end1['voicedMs']).toBeGreaterThan(1000);
+    expect(end1['voicedMs']).toBeLessThanOrEqual(end1['durationMs'] as number);
     expect(await c.next('transcript.final')).toMatchObject({ text: 'hello there how are you today' });
     await c.next('reply.done');
+    // The voice region: speaking while the user talks (the turn stays listening), silent at the end of speech.
+    const states = c.of('session.state').map((m) => `${String(m['state'])}|${String(m['voice'])}`);
+    expect(states.slice(0, 2)).toEqual(['listening|silent', 'listening|speaking']);
+    expect(states).toContain('transcribing|silent');
+    expect(states.slice(-3)).toEqual(['thinking|silent', 'speaking|silent', 'listening|silent']);
     expect(c.audio.length).toBeGreaterThan(0);
     expect(spoken).toHaveLength(1);
     expect(transcripts).toEqual(['hello there how are you today']);
@@ -134,6 +149,15 @@ describe('VoiceServer sessions over WebSocket', () => {
     await streamRealtime((frame) => c.sendAudio(frame), pcm, sampleRate, 800);
     const done = await c.next('reply.done');
     expect(done['interrupted']).toBe(true);
+    // Heard during the reply: the speech, the pause at its onset, then the confirmation by voice.
+    const during = c.messages.slice(c.messages.findIndex((m) => m.type === 'reply.audio_start'));
+    expect(during.some((m) => m.type === 'vad.speech_start')).toBe(true);
+    expect(during.some((m) => m.type === 'session.state' && m['state'] === 'interrupted.confirming' && m['voice'] === 'speaking')).toBe(true);
+    const confirmed = await c.next('interruption.confirmed');
+    expect(confirmed).toMatchObject({ replyId: '1', by: 'voice' });
+    expect(confirmed['voicedMs']).toBeGreaterThanOrEqual(600);
+    expect(c.messages.indexOf(confirmed)).toBeLessThan(c.messages.indexOf(done));
+    expect(c.of('interruption.false')).toEqual([]);
     const heard = String(done['text']).split(' ');
     expect(heard.length).toBeGreaterThan(5);
     expect(heard.length).toBeLessThan(60);
@@ -144,6 +168,40 @@ describe('VoiceServer sessions over WebSocket', () => {
     const second = llm.requests[1] as readonly ChatMessage[];
     expect(second.find((m) => m.role === 'assistant')).toEqual({ role: 'assistant', content: done['text'], interrupted: true });
     expect(second.at(-1)).toEqual({ role: 'user', content: 'wait stop actually never mind' });
+  });
+
+  it('a backchannel ("yeah.") during a reply is a false interruption: interruption.false, the reply goes on to the end', async () => {
+    const long = Array.from({ length: 50 }, (_, i) => `word${i}`).join(' ') + '.'; // 5 s of agent speech
+    const { url, llm } = await start({ vad: {}, reply: long });
+    const c = client(url);
+    await c.hello({ transport: 'websocket', sampleRate: 16000 });
+    const yeah = float32ToInt16(await speech('yeah.'));
+    c.send({ type: 'user.text', text: 'talk for a while' });
+    await c.next('reply.audio_start');
+    await streamRealtime((frame) => c.sendAudio(frame), new Int16Array(8_000), 16_000); // 0.5 s of an open mic
+    await streamRealtime((frame) => c.sendAudio(frame), yeah, 16_000, 1500);
+    const notInterrupted = await c.next('interruption.false');
+    expect(notInterrupted).toMatchObject({ replyId: '1' });
+    expect(notInterrupted['voicedMs']).toBeGreaterThan(0);
+    expect(notInterrupted['voicedMs']).toBeLessThan(600);
+    const end = await c.next('vad.speech_end');
+    expect(end['voicedMs']).toBe(notInterrupted['voicedMs']);
+    const done = await c.next('reply.done', () => true, 20_000);
+    expect(done).toEqual({ type: 'reply.done', replyId: '1', text: long, interrupted: false });
+    expect(c.of('interruption.confirmed')).toEqual([]);
+    // The turn paused at the onset and went back to speaking; the voice went speaking → silent meanwhile.
+    const states = c.of('session.state').map((m) => `${String(m['state'])}|${String(m['voice'])}`);
+    const paused = states.findIndex((s) => s.startsWith('interrupted.'));
+    expect(paused).toBeGreaterThan(0);
+    expect(states.slice(paused)).toContain('interrupted.confirming|speaking');
+    expect(states.slice(paused)).toContain('interrupted.paused|silent');
+    expect(states.slice(paused)).toContain('speaking|silent');
+    expect(states.at(-1)).toBe('listening|silent');
+    // 50 words × 100 ms in 20 ms frames: all of it, none twice; nothing was recorded for the "yeah".
+    expect(c.audio).toHaveLength(250);
+    c.send({ type: 'user.text', text: 'thanks' });
+    await c.next('reply.done', (m) => m['replyId'] === '2');
+    expect(llm.requests[1]?.map((m) => m.content)).toEqual(['talk for a while', long, 'thanks']);
   });
 
   it('with playback.progress reports, an interruption keeps only the words the client says it played', async () => {
@@ -197,10 +255,37 @@ describe('VoiceServer sessions over WebSocket', () => {
     const back = client(url);
     await back.opened();
     back.send({ type: 'session.resume', protocol: 1, sessionId: ready['sessionId'], resumeToken: ready['resumeToken'] });
-    expect(await back.next('session.resumed')).toMatchObject({ sessionId: ready['sessionId'], state: 'listening.idle' });
+    expect(await back.next('session.resumed')).toMatchObject({ sessionId: ready['sessionId'], state: 'listening', voice: 'silent' });
     back.send({ type: 'user.text', text: 'what was the number?' });
     await back.next('reply.done');
     expect(llm.requests[1]?.map((m) => m.content)).toEqual(['remember the number seven', 'Hi. How can I help?', 'what was the number?']);
+  });
+
+  it('a socket dropped mid-reply: the reply keeps its place (paused) and goes on to the end after the resume', async () => {
+    const reply = Array.from({ length: 20 }, (_, i) => `w${i}`).join(' ') + '.'; // 2 s of agent speech
+    const { url, server } = await start({ reply, session: { ttlMs: 5_000 } });
+    const first = client(url);
+    const ready = await first.hello();
+    first.send({ type: 'user.text', text: 'go' });
+    await first.next('reply.audio_start');
+    await delay(400);
+    first.socket.terminate();
+    await first.closed();
+    await delay(300); // suspended: no audio goes anywhere
+    const back = client(url);
+    await back.opened();
+    back.send({ type: 'session.resume', protocol: 1, sessionId: ready['sessionId'], resumeToken: ready['resumeToken'] });
+    expect(await back.next('session.resumed')).toMatchObject({ state: 'speaking', voice: 'silent' });
+    const done = await back.next('reply.done');
+    expect(done).toMatchObject({ replyId: '1', text: reply, interrupted: false });
+    expect(back.of('reply.audio_end')).toEqual([{ type: 'reply.audio_end', replyId: '1' }]);
+    // The reply went on from where it paused: none of it twice, and none lost to the gap beyond the
+    // frame or two the server sent into the dead socket before it noticed the drop.
+    const total = first.audio.length + back.audio.length;
+    expect(total).toBeLessThanOrEqual(100);
+    expect(total).toBeGreaterThanOrEqual(98);
+    expect(back.of('session.state').map((m) => [m['state'], m['previous']])).toEqual([['listening', 'speaking']]);
+    expect(server.sessions).toBe(1);
   });
 
   it('a session store shared by two servers lets a client resume after the first server stopped', async () => {
@@ -222,7 +307,7 @@ describe('VoiceServer sessions over WebSocket', () => {
     const back = client(second.url);
     await back.opened();
     back.send({ type: 'session.resume', protocol: 1, sessionId: ready['sessionId'], resumeToken: ready['resumeToken'] });
-    expect(await back.next('session.resumed')).toMatchObject({ sessionId: ready['sessionId'], state: 'listening.idle' });
+    expect(await back.next('session.resumed')).toMatchObject({ sessionId: ready['sessionId'], state: 'listening', voice: 'silent' });
     back.send({ type: 'user.text', text: 'what is my name?' });
     await back.next('reply.done');
     expect(back.audio[0]?.length).toBe(480); // still 24 kHz frames
@@ -251,7 +336,7 @@ describe('VoiceServer sessions over WebSocket', () => {
     await b.hello();
     a.send({ type: 'user.text', text: 'fail please' });
     expect(await a.next('error')).toMatchObject({ code: 'provider_failed', fatal: false });
-    await a.next('session.state', (m) => m['state'] === 'listening.idle' && m['previous'] === 'thinking');
+    await a.next('session.state', (m) => m['state'] === 'listening' && m['previous'] === 'thinking');
     b.send({ type: 'user.text', text: 'hello' });
     expect(await b.next('reply.done')).toMatchObject({ interrupted: false });
     expect(b.of('error')).toEqual([]);
