@@ -7,11 +7,11 @@
  */
 import { VoiceServer } from '../src/server/index.js';
 import { closeSpeech, speech } from '../test/helpers/speech.js';
-import { BACKCHANNELS, INTERRUPTION, scenarioProviders } from '../test/scenario/harness.js';
+import { BACKCHANNELS, CONTINUOUS_INTERRUPTION, INTERRUPTION, scenarioProviders } from '../test/scenario/harness.js';
 import { ProcessMeter } from './process-meter.js';
 
 const clips = new Map<string, Float32Array>();
-for (const text of [...BACKCHANNELS, INTERRUPTION]) clips.set(text, await speech(text));
+for (const text of [...BACKCHANNELS, INTERRUPTION, CONTINUOUS_INTERRUPTION]) clips.set(text, await speech(text));
 await closeSpeech();
 
 const meter = new ProcessMeter();

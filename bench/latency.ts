@@ -37,6 +37,7 @@ import {
   FRAME,
   FRAMES_PER_WORD,
   INTERRUPTION,
+  CONTINUOUS_INTERRUPTION,
   LONG_REPLY,
   offlineVad,
   RATE,
@@ -129,16 +130,18 @@ interface BargeIn {
   voiced: Map<string, number[]>;
   kept: Map<string, { kept: number; n: number }>;
   cut: { cut: number; n: number };
+  cutByClip: Map<string, { cut: number; n: number; done: number[] }>;
   failures: string[];
 }
 
 const MARK_MS = DEFAULT_SESSION_SETTINGS.minInterruptionMs;
+const INTERRUPTIONS = [INTERRUPTION, CONTINUOUS_INTERRUPTION];
 
 async function bargeIn(vad: SharedVad): Promise<BargeIn> {
   const server = await startServer('./latency-server.ts');
   const clips = new Map<string, Float32Array>();
-  for (const text of [...BACKCHANNELS, INTERRUPTION]) clips.set(text, await speech(text));
-  const all = [...BACKCHANNELS, INTERRUPTION];
+  for (const text of [...BACKCHANNELS, ...INTERRUPTIONS]) clips.set(text, await speech(text));
+  const all = [...BACKCHANNELS, ...INTERRUPTIONS];
   const out: BargeIn = {
     pause: [],
     pauseVad: [],
@@ -154,6 +157,7 @@ async function bargeIn(vad: SharedVad): Promise<BargeIn> {
     voiced: new Map(all.map((t) => [t, []])),
     kept: new Map(BACKCHANNELS.map((t) => [t, { kept: 0, n: 0 }])),
     cut: { cut: 0, n: 0 },
+    cutByClip: new Map(INTERRUPTIONS.map((t) => [t, { cut: 0, n: 0, done: [] }])),
     failures: [],
   };
   const replyFrames = words(LONG_REPLY).length * FRAMES_PER_WORD;
@@ -190,8 +194,12 @@ async function bargeIn(vad: SharedVad): Promise<BargeIn> {
       }
     } else {
       out.cut.n++;
-      const cut = t.done1.m['interrupted'] === true && t.final?.m['text'] === INTERRUPTION && t.done2 !== undefined;
+      const clip = out.cutByClip.get(text);
+      if (clip !== undefined) clip.n++;
+      const cut = t.done1.m['interrupted'] === true && t.final?.m['text'] === text && t.done2 !== undefined;
       if (cut) out.cut.cut++;
+      if (cut && clip !== undefined) clip.cut++;
+      if (t.done1.m['interrupted'] === true) clip?.done.push(t.done1.t - t.onsetAt);
       else out.failures.push(`${t.name}: not cut (${JSON.stringify(t.done1.m)})`);
       if (t.done1.m['interrupted'] === true) {
         out.cutDone.push(t.done1.t - t.onsetAt);
@@ -210,7 +218,7 @@ async function bargeIn(vad: SharedVad): Promise<BargeIn> {
   // Waves of 10 sessions at once, starts spread over 0.5 s: backchannels (each clip twice), then
   // interruptions; twice over. 40 pause trials, 20 backchannels, 20 interruptions.
   const wave = async (kind: TrialKind): Promise<void> => {
-    const texts = kind === 'backchannel' ? [...BACKCHANNELS, ...BACKCHANNELS] : Array.from({ length: 10 }, () => INTERRUPTION);
+    const texts = kind === 'backchannel' ? [...BACKCHANNELS, ...BACKCHANNELS] : Array.from({ length: 10 }, (_, i) => INTERRUPTIONS[i % INTERRUPTIONS.length] as string);
     await Promise.all(
       texts.map(async (text, i) => {
         await delay(Math.random() * 500);
@@ -325,7 +333,8 @@ console.log(
       ...[...barge.pauseByClip].map(([text, values]) => row(`      ${JSON.stringify(text)}`, values, '', '')),
       row('    VAD: speech onset (sent) → onset window (p ≥ 0.5) complete (sent)', barge.pauseVad, '', 'audio Silero needs'),
       row('    runtime: onset window complete (sent) → last frame + 20 ms', barge.pauseRuntime, '≤ 40', 'upper bound'),
-      row('(b) cut: speech onset (sent) → reply.done interrupted:true', barge.cutDone, `minInterruptionMs + 100 = ${MARK_MS + 100}`, ''),
+      row('(b) cut: speech onset (sent) → reply.done interrupted:true', barge.cutDone, `minInterruptionMs + 100 = ${MARK_MS + 100}`, 'both clips'),
+      ...[...barge.cutByClip].map(([text, clip]) => row(`      ${JSON.stringify(text)}`, clip.done, '', '')),
       row('    speech onset (sent) → last agent frame of the cut reply', barge.cutLastFrame, '≤ 100', 'paused at the onset'),
       row(`    VAD: speech onset (sent) → ${MARK_MS} ms of voiced windows complete (sent)`, barge.cutVoicedNeed, `≥ ${MARK_MS}`, 'voiced ≠ wall time'),
       row(`    runtime: ${MARK_MS} ms voiced complete (sent) → reply.done received`, barge.cutRuntime, '≤ 100', ''),
@@ -345,7 +354,7 @@ console.log(
     ['clip', 'voiced ms (server VAD)', 'outcome'],
     [
       ...[...barge.kept].map(([text, k]) => [JSON.stringify(text), voicedOf(text), `kept ${k.kept}/${k.n}`]),
-      [JSON.stringify(INTERRUPTION), voicedOf(INTERRUPTION), `cut ${barge.cut.cut}/${barge.cut.n}`],
+      ...[...barge.cutByClip].map(([text, clip]) => [JSON.stringify(text), voicedOf(text), `cut ${clip.cut}/${clip.n}`]),
     ],
   ),
 );

@@ -31,6 +31,8 @@ export const FRAMES_PER_WORD = MS_PER_WORD / FRAME_MS;
 
 export const BACKCHANNELS = ['yeah.', 'uh huh.', 'okay.', 'right.', 'sure.'] as const;
 export const INTERRUPTION = 'No, stop. That is not what I asked.';
+/** The same kind of objection spoken without Flite's pauses at punctuation: voiced time ≈ wall time. */
+export const CONTINUOUS_INTERRUPTION = 'wait I need to change the booking to friday instead';
 
 /** 35 words: 7 s of fake TTS audio, in five sentences (several TTS segments). */
 export const LONG_REPLY =
