@@ -314,7 +314,8 @@ export const replyMachine = setup({
           actions: ['markAudioStarted', { type: 'reportAudioStart', params: ({ event }) => ({ sampleRate: event.sampleRate }) }],
         },
         'playout.word': { actions: [{ type: 'markWords', params: ({ event }) => event }, 'reportHeard'] },
-        'playout.segmentDone': { actions: [{ type: 'markSegmentPlayed', params: ({ event }) => event }, 'reportHeard'] },
+        // The playout reports every word of a segment before its end, so the heard text is already told.
+        'playout.segmentDone': { actions: { type: 'markSegmentPlayed', params: ({ event }) => event } },
       },
       onDone: 'finished',
       states: {

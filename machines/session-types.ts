@@ -71,8 +71,6 @@ export interface SessionContext {
   /** The current reply's played (heard) text, and whether its audio has started. */
   readonly heard: string;
   readonly audioStarted: boolean;
-  /** The transport is gone (the connection region is `suspended`): a reply starts with its output paused. */
-  readonly suspended: boolean;
   /** Voiced duration of the user's current utterance, as the VAD last reported it. */
   readonly voicedMs: number;
   /** The utterance being transcribed, or held while an interruption is undecided. */

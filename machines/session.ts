@@ -154,7 +154,6 @@ export const sessionMachine = setup({
     emitReplyResumed: emit(({ context }) => ({ type: 'reply.resumed' as const, replyId: context.turn })),
     markHeard: assign({ heard: (_, params: { text: string }) => params.text }),
     markAudioStarted: assign({ audioStarted: true }),
-    setSuspended: assign({ suspended: (_, params: { suspended: boolean }) => params.suspended }),
     recordToolCalls: assign({
       history: ({ context }, params: { calls: readonly ToolCall[] }) => appendToolCalls(context.history, params.calls),
     }),
@@ -194,7 +193,6 @@ export const sessionMachine = setup({
     turn: 0,
     heard: '',
     audioStarted: false,
-    suspended: false,
     voicedMs: 0,
     utterance: undefined,
     queuedText: [],
@@ -258,7 +256,10 @@ export const sessionMachine = setup({
               initial: 'pending',
               invoke: {
                 src: 'stt',
-                input: ({ context }) => ({ audio: context.utterance ?? { samples: new Float32Array(0), sampleRate: 16_000 } }),
+                // Entered while the connection is suspended (a transcription finished meanwhile): the
+                // reply starts with its output paused. The snapshot read is this machine's own, as it
+                // was before this transition; the connection region does not change in it.
+                input: ({ context, self }) => ({ audio: context.utterance ?? { samples: new Float32Array(0), sampleRate: 16_000 } }),
                 // A transcript is announced (transcript.final) only when something was heard.
                 onDone: [
                   { guard: { type: 'nothingToSay', params: final }, target: 'listening', actions: 'dropUtterance' },
@@ -312,14 +313,17 @@ export const sessionMachine = setup({
               invoke: {
                 id: 'reply',
                 src: 'reply',
-                input: ({ context }) => ({
+                // Entered while the connection is suspended (a transcription finished meanwhile): the
+                // reply starts with its output paused. The snapshot read is this machine's own, as it
+                // was before this transition; the connection region does not change in it.
+                input: ({ context, self }) => ({
                   replyId: context.turn,
                   messages: (context.systemPrompt.length > 0
                     ? [{ role: 'system', content: context.systemPrompt }, ...context.history]
                     : [...context.history]) satisfies ChatMessage[],
                   tools: context.tools,
                   settings: context.settings.reply,
-                  outputPaused: context.suspended,
+                  outputPaused: self.getSnapshot().matches({ active: { connection: 'suspended' } }),
                 }),
               },
               initial: 'thinking',
@@ -436,8 +440,8 @@ export const sessionMachine = setup({
             online: {
               on: {
                 'transport.lost': [
-                  { guard: 'replying', target: 'suspended', actions: ['pauseOutput', { type: 'setSuspended', params: { suspended: true } }] },
-                  { target: 'suspended', actions: { type: 'setSuspended', params: { suspended: true } } },
+                  { guard: 'replying', target: 'suspended', actions: 'pauseOutput' },
+                  { target: 'suspended' },
                 ],
               },
             },
@@ -446,8 +450,8 @@ export const sessionMachine = setup({
               on: {
                 'session.resume': [
                   { guard: not('resumeTokenValid'), actions: 'emitResumeRefused' },
-                  { guard: 'replying', target: 'online', actions: [{ type: 'setSuspended', params: { suspended: false } }, 'resumeOutput', 'emitResumed'] },
-                  { target: 'online', actions: [{ type: 'setSuspended', params: { suspended: false } }, 'emitResumed'] },
+                  { guard: 'replying', target: 'online', actions: ['resumeOutput', 'emitResumed'] },
+                  { target: 'online', actions: 'emitResumed' },
                 ],
               },
             },

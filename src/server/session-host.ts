@@ -55,28 +55,6 @@ export interface SessionHostOptions {
   readonly onHistory?: (host: SessionHost, history: readonly ChatMessage[]) => void;
 }
 
-/** Every event the session emits; the host subscribes to each. */
-const EMITTED: readonly SessionEmitted['type'][] = [
-  'vad.speechStart',
-  'vad.speechEnd',
-  'transcript.partial',
-  'transcript.final',
-  'turn.start',
-  'reply.delta',
-  'reply.audioStart',
-  'reply.done',
-  'reply.paused',
-  'reply.resumed',
-  'interruption.false',
-  'interruption.confirmed',
-  'tools.start',
-  'tools.end',
-  'error',
-  'session.resumed',
-  'session.resumeRefused',
-  'session.closed',
-];
-
 export class SessionHost {
   readonly id: string;
   readonly actor: SessionActorRef;
@@ -267,7 +245,7 @@ export class SessionHost {
         this.#finish();
       },
     });
-    for (const type of EMITTED) actor.on(type, (event) => this.#onEvent(event));
+    actor.on('*', (event) => this.#onEvent(event));
   }
 
   /** One session event: the wire messages first, then metrics, hooks and persistence. */

@@ -146,13 +146,7 @@ export class Simulation {
         this.#record({ kind: 'state', state, voice });
       }
     });
-    for (const type of [
-      'vad.speechStart', 'vad.speechEnd', 'transcript.partial', 'transcript.final', 'turn.start', 'reply.delta',
-      'reply.audioStart', 'reply.done', 'reply.paused', 'reply.resumed', 'interruption.false', 'interruption.confirmed',
-      'tools.start', 'tools.end', 'error', 'session.resumed', 'session.resumeRefused', 'session.closed',
-    ] as const) {
-      this.actor.on(type, (event) => this.#record({ kind: 'emit', event: event as SessionEmitted }));
-    }
+    this.actor.on('*', (event) => this.#record({ kind: 'emit', event }));
   }
 
   /**

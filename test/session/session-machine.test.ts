@@ -186,6 +186,21 @@ describe('session machine in virtual time', () => {
     ]);
   });
 
+  it('a transcription that finishes while the transport is gone starts the reply with its output paused until the resume', async () => {
+    const sim = new Simulation({ respond: script('one two three.'), stt: { latencyMs: 400 }, session: { sessionTtlMs: 10_000 } }).start();
+    await sim.say('hello', 500);
+    await sim.advance(520);
+    expect(sim.state).toBe('transcribing');
+    sim.dropTransport();
+    await sim.advance(2_000);
+    expect(sim.emitted('turn.start')).toHaveLength(1);
+    expect(sim.framesOf(1)).toBe(0);
+    sim.resume();
+    await sim.advance(2_000);
+    expect(sim.framesOf(1)).toBe(30);
+    expect(sim.history.at(-1)).toEqual({ role: 'assistant', content: 'one two three.' });
+  });
+
   it('a suspended session closes when the TTL expires and leaves nothing running', async () => {
     const sim = new Simulation({ respond: script('one two three four five.'), session: { sessionTtlMs: 1_000 } }).start();
     sim.type('count');
