@@ -91,7 +91,8 @@ export type VadSpeechEvent =
   | VadVoicedEvent
   | VadSpeechEndEvent;
 
-type Phase = 'silence' | 'pending' | 'speech';
+/** `paused`: confirmed speech in a silence of pauseMs or more (shorter than minSilenceMs so far). */
+type Phase = 'silence' | 'pending' | 'speech' | 'paused';
 
 /**
  * The marks as sorted, distinct voiced-window counts: voicedMs ≥ mark ⇔ windows ≥ ceil(mark / 32).
@@ -134,7 +135,6 @@ export class SpeechDetector {
   /** Window after the last voiced window of the previous utterance. */
   #previousEnd = 0;
   #voiced = 0;
-  #paused = false;
   #nextMark = 0;
 
   /**
@@ -160,7 +160,7 @@ export class SpeechDetector {
 
   /** True between `vad.speechStart` and `vad.speechEnd`. */
   get speaking(): boolean {
-    return this.#phase === 'speech';
+    return this.#phase === 'speech' || this.#phase === 'paused';
   }
 
   /** Audio time consumed so far, in ms. */
@@ -198,13 +198,14 @@ export class SpeechDetector {
         }
         break;
       case 'speech':
+      case 'paused':
         this.#append(window);
         if (probability >= negativeThreshold) {
           this.#silenceRun = 0;
           this.#lastSpeech = k;
           this.#voiced++;
-          if (this.#paused) {
-            this.#paused = false;
+          if (this.#phase === 'paused') {
+            this.#phase = 'speech';
             this.#emit({ type: 'vad.speechResume', atMs: k * VAD_FRAME_MS, voicedMs: this.#voiced * VAD_FRAME_MS });
           }
           this.#checkMarks(k);
@@ -212,7 +213,7 @@ export class SpeechDetector {
         } else {
           const run = ++this.#silenceRun;
           if (run === this.#pause) {
-            this.#paused = true;
+            this.#phase = 'paused';
             this.#emit({ type: 'vad.speechPause', atMs: (this.#lastSpeech + 1) * VAD_FRAME_MS, voicedMs: this.#voiced * VAD_FRAME_MS });
           }
           if (run >= this.#minSilence) this.#end();
@@ -227,7 +228,7 @@ export class SpeechDetector {
    * is dropped (`vad.onsetCancelled` at the end of the stream).
    */
   flush(): void {
-    if (this.#phase === 'speech') this.#end();
+    if (this.speaking) this.#end();
     else if (this.#phase === 'pending') {
       this.#phase = 'silence';
       this.#emit({ type: 'vad.onsetCancelled', atMs: this.#index * VAD_FRAME_MS });
@@ -250,7 +251,6 @@ export class SpeechDetector {
     this.#phase = 'speech';
     this.#lastSpeech = k;
     this.#silenceRun = 0;
-    this.#paused = false;
     this.#nextMark = 0;
     this.#emit({ type: 'vad.speechStart', atMs: this.#onset * VAD_FRAME_MS, voicedMs: this.#voiced * VAD_FRAME_MS });
     this.#checkMarks(k);
@@ -273,7 +273,6 @@ export class SpeechDetector {
     this.#previousEnd = this.#lastSpeech + 1;
     this.#phase = 'silence';
     this.#uttLength = 0;
-    this.#paused = false;
     this.#emit({
       type: 'vad.speechEnd',
       atMs: endMs,
