@@ -21,21 +21,12 @@ import os from 'node:os';
 import { readWav } from '../src/audio/wav.js';
 import { DEFAULT_SESSION_OPTIONS, loadSileroModel, SILERO_WINDOW, VAD_FRAME_MS, type LoadModelOptions } from '../src/vad/model.js';
 import { SharedVad, type VadInferenceStream } from '../src/vad/shared-vad.js';
+import { concat } from '../test/helpers/speech.js';
 
 const REPS = 3;
 const FILES = ['booking.16k.wav', 'digits.16k.wav', 'hello.16k.wav', 'stop.16k.wav', 'weather.16k.wav', 'booking-noisy.16k.wav'];
 const audio = concat(FILES.map((f) => readWav(readFileSync(new URL(`../test/fixtures/${f}`, import.meta.url))).samples));
 const totalWindows = Math.floor(audio.length / SILERO_WINDOW);
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
 
 const windowAt = (w: number): Float32Array => audio.subarray((w % totalWindows) * SILERO_WINDOW, ((w % totalWindows) + 1) * SILERO_WINDOW);
 

@@ -36,7 +36,7 @@ export interface Hooks {
   onConnection?(info: ConnectionInfo): void | Promise<void>;
   onDisconnect?(timing: DisconnectTiming): void | Promise<void>;
   onSpeechStart?(event: { sessionId: string; atMs: number }): void | Promise<void>;
-  /** The user stopped speaking: `durationMs` wall time of the utterance, `voicedMs` its voiced part (during a reply too). */
+  /** The user stopped speaking: `durationMs` from the onset to the end of the last voiced window (audio time), `voicedMs` the voiced part of it (during a reply too). */
   onSpeechEnd?(event: { sessionId: string; durationMs: number; voicedMs: number }): void | Promise<void>;
   onTranscript?(event: { sessionId: string; text: string; final: boolean }): void | Promise<void>;
   onTurnStart?(event: { sessionId: string; turnId: string; source: 'voice' | 'text' }): void | Promise<void>;

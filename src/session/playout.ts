@@ -13,7 +13,7 @@ import { Resampler } from '../audio/resampler.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { WordTiming } from '../providers/types.js';
-import { words } from '../../machines/history.js';
+import { words } from '../../machines/words.js';
 
 export const FRAME_MS = 20;
 
