@@ -8,14 +8,18 @@
 import { createSession, newResumeToken } from '../src/session/session.js';
 import { FakeLlm, FakeStt, FakeTts } from '../src/providers/fake/index.js';
 import { stateName } from '../machines/session.js';
+import { AudioRecorder } from '../src/audio/recorder.js';
 import { summarize, table } from './stats.js';
 
 const TURNS = Number(process.argv[2] ?? 2000);
 const WARMUP = 200;
 
 let firstFrameResolve: ((t: number) => void) | undefined;
+// The recognizer reads each utterance from the session's recorder, as the VAD actor fills it.
+const recorder = new AudioRecorder();
 const session = createSession(
   {
+    recorder,
     providers: {
       stt: new FakeStt({ recognize: () => 'book a table for two' }),
       llm: new FakeLlm({ respond: () => ['Sure, a table for two.'] }),
@@ -35,13 +39,18 @@ const session = createSession(
 );
 session.start();
 
-const audio = { samples: new Float32Array(16_000), sampleRate: 16_000 };
+const second = new Float32Array(16_000);
+const audio = { samples: second, sampleRate: 16_000 };
 const samples: number[] = [];
 for (let turn = 0; turn < TURNS + WARMUP; turn++) {
-  session.send({ type: 'vad.speechStart', atMs: 0, voicedMs: 250 });
+  const onset = recorder.positionMs;
+  recorder.write(second);
+  session.send({ type: 'vad.onset', atMs: onset });
+  session.send({ type: 'vad.speechStart', atMs: onset, voicedMs: 250 });
   const firstFrame = new Promise<number>((resolve) => (firstFrameResolve = resolve));
   const start = performance.now();
-  session.send({ type: 'vad.speechEnd', atMs: 0, durationMs: 1000, voicedMs: 1000, audio });
+  // A batch recognizer: the end of turn is the VAD's end of speech (minSilenceMs).
+  session.send({ type: 'vad.speechEnd', atMs: onset + 1000, durationMs: 1000, voicedMs: 1000, silenceMs: 480, audio });
   const at = await firstFrame;
   if (turn >= WARMUP) samples.push(at - start);
   session.send({ type: 'user.interrupt' });

@@ -12,7 +12,7 @@
  *             sends tts.rewrite / tts.done / tts.error
  * - `playout` fromCallback: paces audio to the transport; receives playout.*, sends playout.started / word / segmentDone / drained
  */
-import { type AnyActorRef, and, assign, emit, enqueueActions, fromCallback, fromPromise, sendParent, sendTo, setup, stateIn } from 'xstate';
+import { type AnyActorRef, and, assign, emit, enqueueActions, fromCallback, fromPromise, not, sendParent, sendTo, setup, stateIn } from 'xstate';
 import type { ChatMessage, LlmUsage, ToolCall, ToolSpec, WordTiming } from '../src/providers/types.js';
 import { words } from './words.js';
 import { cutSegments, DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from './segments.js';
@@ -51,6 +51,12 @@ export interface ReplyInput {
   readonly settings?: ReplySettings;
   /** Start with the output paused (the session's transport is gone); `output.resume` starts it. */
   readonly outputPaused?: boolean;
+  /**
+   * A speculative (preemptive) reply: the LLM and TTS run, but nothing leaves until `reply.commit` —
+   * no delta, no audio, no avatar audio, and tool calls wait (tools never run speculatively).
+   * Stopping the actor instead discards it.
+   */
+  readonly held?: boolean;
 }
 
 export interface ReplyContext {
@@ -74,6 +80,11 @@ export interface ReplyContext {
   readonly usage: LlmUsage;
   readonly error: ErrorInfo | undefined;
   readonly outputPaused: boolean;
+  /** Speculative and not yet committed (see ReplyInput.held). */
+  readonly held: boolean;
+  /** While held: the deltas and the avatar audio that will be sent at the commit. */
+  readonly heldDeltas: readonly string[];
+  readonly heldMotion: readonly { pcm: Int16Array; sampleRate: number; end: boolean }[];
 }
 
 export type LlmActorEvent =
@@ -108,7 +119,11 @@ export type ReplyEvent =
   | TtsActorEvent
   | PlayoutReport
   | { type: 'output.pause' }
-  | { type: 'output.resume' };
+  | { type: 'output.resume' }
+  /** A held (speculative) reply becomes the reply: what it held goes out. */
+  | { type: 'reply.commit' }
+  /** Avatar audio from this reply's TTS while it is held. */
+  | { type: 'motion.audio'; pcm: Int16Array; sampleRate: number; end: boolean };
 
 /** Events a reply sends to its parent session. */
 export type ReplyParentEvent =
@@ -187,11 +202,18 @@ export const replyMachine = setup({
       const cut = cutSegments(context.pending, true, context.settings.segments);
       return { pending: '', segments: [...context.segments, ...cut.segments] };
     }),
-    reportDelta: sendParent(({ context }, params: { text: string }) => ({
-      type: 'reply.delta',
-      replyId: context.replyId,
-      text: params.text,
-    })),
+    reportDelta: enqueueActions(({ context, enqueue }, params: { text: string }) => {
+      if (context.held) enqueue.assign({ heldDeltas: [...context.heldDeltas, params.text] });
+      else enqueue.sendParent({ type: 'reply.delta', replyId: context.replyId, text: params.text });
+    }),
+    /** The commit: the held deltas and avatar audio go out, the playout starts (unless the transport is gone). */
+    commit: enqueueActions(({ context, enqueue, system }) => {
+      if (context.heldDeltas.length > 0) enqueue.sendParent({ type: 'reply.delta', replyId: context.replyId, text: context.heldDeltas.join('') });
+      const motion = system.get('motion') as AnyActorRef | undefined;
+      if (motion !== undefined) for (const audio of context.heldMotion) enqueue.sendTo(motion, { type: 'motion.audio', ...audio });
+      enqueue.assign({ held: false, heldDeltas: [], heldMotion: [] });
+      if (!context.outputPaused) enqueue.sendTo('playout', { type: 'playout.resume' } satisfies PlayoutCommand);
+    }),
     collectToolCall: assign({
       toolCalls: ({ context }, params: { call: ToolCall }) => [...context.toolCalls, params.call],
     }),
@@ -228,7 +250,11 @@ export const replyMachine = setup({
       text: context.segments[params.segment] ?? '',
     })),
     /** The avatar (if the session has one) animates the speech as soon as it is synthesized. */
-    forwardToMotion: enqueueActions(({ system, enqueue }, params: { pcm: Int16Array; sampleRate: number; end: boolean }) => {
+    forwardToMotion: enqueueActions(({ context, system, enqueue }, params: { pcm: Int16Array; sampleRate: number; end: boolean }) => {
+      if (context.held) {
+        enqueue.assign({ heldMotion: [...context.heldMotion, params] });
+        return;
+      }
       const motion = system.get('motion') as AnyActorRef | undefined;
       if (motion !== undefined) enqueue.sendTo(motion, { type: 'motion.audio', pcm: params.pcm, sampleRate: params.sampleRate, end: params.end });
     }),
@@ -238,8 +264,14 @@ export const replyMachine = setup({
         context.segments.map((text, i) => (i === params.segment ? params.text : text)),
     }),
     finishPlayout: sendTo('playout', { type: 'playout.finish' } satisfies PlayoutCommand),
-    pausePlayout: sendTo('playout', { type: 'playout.pause' } satisfies PlayoutCommand),
-    resumePlayout: sendTo('playout', { type: 'playout.resume' } satisfies PlayoutCommand),
+    pausePlayout: enqueueActions(({ enqueue }) => {
+      enqueue.assign({ outputPaused: true });
+      enqueue.sendTo('playout', { type: 'playout.pause' } satisfies PlayoutCommand);
+    }),
+    resumePlayout: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ outputPaused: false });
+      if (!context.held) enqueue.sendTo('playout', { type: 'playout.resume' } satisfies PlayoutCommand);
+    }),
     markAudioStarted: assign({ audioStarted: true }),
     reportAudioStart: sendParent(({ context }, params: { sampleRate: number }) => ({
       type: 'reply.audioStart',
@@ -281,6 +313,7 @@ export const replyMachine = setup({
       context.synthesized < context.segments.length &&
       context.synthesized - context.playedSegments <= context.settings.ttsLookahead,
     llmFinished: stateIn('#reply.active.llm.done'),
+    held: ({ context }) => context.held,
     allSynthesized: ({ context }) => context.synthesized >= context.segments.length,
   },
 }).createMachine({
@@ -301,13 +334,19 @@ export const replyMachine = setup({
     usage: NO_USAGE,
     error: undefined,
     outputPaused: input.outputPaused ?? false,
+    held: input.held ?? false,
+    heldDeltas: [],
+    heldMotion: [],
   }),
   initial: 'active',
   states: {
     active: {
       type: 'parallel',
-      invoke: { id: 'playout', src: 'playout', input: ({ context }) => ({ replyId: context.replyId, paused: context.outputPaused }) },
+      invoke: { id: 'playout', src: 'playout', input: ({ context }) => ({ replyId: context.replyId, paused: context.outputPaused || context.held }) },
       on: {
+        'reply.commit': { guard: 'held', actions: 'commit' },
+        // From this reply's TTS (it was started held): held until the commit, then forwarded.
+        'motion.audio': { actions: { type: 'forwardToMotion', params: ({ event }) => ({ pcm: event.pcm, sampleRate: event.sampleRate, end: event.end }) } },
         'output.pause': { actions: 'pausePlayout' },
         'output.resume': { actions: 'resumePlayout' },
         'playout.started': {
@@ -347,6 +386,7 @@ export const replyMachine = setup({
                       }),
                     },
                   },
+                  { guard: and(['hasToolCalls', 'held']), target: 'awaitingCommit' },
                   { guard: 'hasToolCalls', target: 'tooling' },
                   { target: 'done', actions: 'flushText' },
                 ],
@@ -355,6 +395,11 @@ export const replyMachine = setup({
                   actions: { type: 'setError', params: ({ event }) => ({ error: event.error }) },
                 },
               },
+            },
+            // A speculative reply wants tools: they run only once it is committed.
+            awaitingCommit: {
+              // The commit (the `active` state's transition) clears `held`.
+              always: { guard: not('held'), target: 'tooling' },
             },
             tooling: {
               entry: ['flushText', 'reportToolCalls'],
@@ -400,7 +445,8 @@ export const replyMachine = setup({
                   segment: context.synthesized,
                   text: context.segments[context.synthesized] ?? '',
                   playout: self.getSnapshot().children['playout'] as AnyActorRef | undefined,
-                  motion: self.system.get('motion') as AnyActorRef | undefined,
+                  // Held: avatar audio comes back here and waits for the commit.
+                  motion: context.held ? self : (self.system.get('motion') as AnyActorRef | undefined),
                 }),
               },
               on: {

@@ -8,6 +8,8 @@ import { errorParams, type SessionEvent } from './session-types.js';
 
 export const LISTENING = '#session.active.turn.listening';
 export const TRANSCRIBING = '#session.active.turn.transcribing';
+export const REPLYING = '#session.active.turn.replying';
+export const INTERRUPTED = '#session.active.turn.replying.interrupted';
 const THINKING = '#session.active.turn.replying.thinking';
 const SPEAKING = '#session.active.turn.replying.speaking';
 const CONFIRMING = '#session.active.turn.replying.interrupted.confirming';
@@ -27,7 +29,7 @@ export const SPEECH_DURING_REPLY = [
 ] as const;
 
 /** Back to the reply where it paused (an onset that was not confirmed, a false interruption). */
-export const resumeReply = (extra: readonly ['emitFalseInterruption', 'dropUtterance'] | readonly [] = []) => [
+export const resumeReply = (extra: readonly ['emitFalseInterruption', 'discardRecognition', 'closeOpen'] | readonly [] = []) => [
   { guard: 'audioStarted', target: SPEAKING, actions: ['resumeOutput', 'emitReplyResumed', ...extra] },
   { target: THINKING, actions: ['resumeOutput', 'emitReplyResumed', ...extra] },
 ] as const;
@@ -36,8 +38,8 @@ type ReplyEnd = Extract<SessionEvent, { type: 'reply.done' | 'reply.failed' }>;
 const endText = (event: ReplyEnd): string => (event.type === 'reply.done' ? event.text : event.playedText);
 
 // The reply ended by itself: done (all of it was heard) or failed (what was heard, marked as cut).
-// The user's utterance that ended during an undecided interruption is their next turn.
-export const UTTERANCE_WAITING = and(['isCurrentReply', stateIn('#session.active.voice.silent'), 'hasUtterance']);
+// An utterance still open (the user spoke during an undecided interruption) is their next turn:
+// its end of turn is decided as in `listening`.
 
 export const COMMIT_REPLY = [
   { type: 'emitReplyDone', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event), interrupted: false }) },
@@ -56,7 +58,7 @@ export const FAIL_REPLY = [
 ] as const;
 
 /** Start the next reply: the turn counter moves on and the reply actor is invoked by `replying`. */
-export const startReply = (source: 'voice' | 'text') => ['nextTurn', { type: 'emitTurnStart', params: { source } }] as const;
+export const startReply = (source: 'voice' | 'text' | 'idle') => ['nextTurn', { type: 'emitTurnStart', params: { source } }] as const;
 export const final = ({ event }: { event: { output: string } }) => ({ text: event.output });
 export const transcript = ({ event }: { event: { output: string } }) => ({ transcript: event.output });
 export const sttError = { type: 'emitError', params: ({ event }: { event: { error: unknown } }) => errorParams(event.error, 'provider_failed') } as const;

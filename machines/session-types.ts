@@ -23,6 +23,20 @@ export interface SessionTimings {
   readonly falseInterruptionTimeoutMs: number;
   /** How long a session whose transport dropped waits for `session.resume` before closing. */
   readonly sessionTtlMs: number;
+  /** The end of turn after a turn that reads complete (end-of-turn probability 1): ms of silence from the audio edge. */
+  readonly minEndpointingMs: number;
+  /** … after one that reads unfinished (probability 0); and the longest the decision waits for recognizer text. */
+  readonly maxEndpointingMs: number;
+  /** Start the reply speculatively while the end of turn is being decided (see docs/turn-detection.md). */
+  readonly preemptive: boolean;
+  /** Listening with no speech and no text this long emits `session.idle` (0 = never). */
+  readonly userIdleTimeoutMs: number;
+  /** How many times an idle user is prompted (through the LLM) before the session closes with reason `idle`. */
+  readonly maxIdlePrompts: number;
+  /** The instruction the LLM gets (as a system message) for an idle prompt. */
+  readonly idlePrompt: string;
+  /** After the end of turn, how long the recognizer may take for the final transcript (src/session/recognizer.ts). */
+  readonly sttTimeoutMs: number;
 }
 
 export interface SessionSettings extends SessionTimings {
@@ -36,6 +50,13 @@ export const DEFAULT_SESSION_SETTINGS: SessionSettings = {
   backchannelWords: DEFAULT_BACKCHANNEL_WORDS,
   falseInterruptionTimeoutMs: 600,
   sessionTtlMs: 60_000,
+  minEndpointingMs: 200,
+  maxEndpointingMs: 1500,
+  preemptive: true,
+  userIdleTimeoutMs: 0,
+  maxIdlePrompts: 1,
+  idlePrompt: 'The user has said nothing for a while. In one short sentence, ask whether they are still there.',
+  sttTimeoutMs: 5000,
   reply: DEFAULT_REPLY_SETTINGS,
   history: DEFAULT_HISTORY_LIMITS,
 };
@@ -45,6 +66,44 @@ export interface SessionInput {
   readonly systemPrompt?: string;
   readonly history?: readonly ChatMessage[];
   readonly tools?: readonly ToolSpec[];
+  /** The recognizer streams (partials while the user speaks); a batch one has text only after the turn. Default false. */
+  readonly streamingStt?: boolean;
+}
+
+/** What the `stt` child (the recognizer, src/session/recognizer.ts) receives. Utterances are numbered by the machine. */
+export type RecognizerCommand =
+  /** Recognize a new utterance whose onset was at `atMs` (audio-stream time; the recognizer adds the prefix padding). */
+  | { type: 'stt.open'; utterance: number; atMs: number }
+  /** The user paused inside the utterance (a hint for recognizers that finish segments on silence). */
+  | { type: 'stt.pause'; utterance: number }
+  /** The turn ended: no more audio; send `stt.final`. */
+  | { type: 'stt.finish'; utterance: number }
+  /** Forget the utterance (all open ones when no id is given). */
+  | { type: 'stt.discard'; utterance?: number };
+
+export type RecognizerInput = Record<string, never>;
+
+/** What the recognizer sends back. */
+export type RecognizerEvent =
+  /** The utterance's text so far; `stable` when it is final segments only; `atMs` the audio-stream time it was sent at. */
+  | { type: 'stt.partial'; utterance: number; text: string; stable: boolean; atMs: number }
+  | { type: 'stt.final'; utterance: number; text: string }
+  | { type: 'stt.failed'; utterance: number; error: ErrorInfo }
+  /** Not fatal: e.g. the stream failed and batch transcription takes over. */
+  | { type: 'stt.warning'; utterance: number; error: ErrorInfo };
+
+/** The turn detector actor's input (src/session binds a TurnDetector to it) and output. */
+export interface TurnDetectorActorInput {
+  readonly utterance: number;
+  readonly text: string;
+  readonly history: readonly ChatMessage[];
+  readonly minEndpointingMs: number;
+  readonly maxEndpointingMs: number;
+}
+export interface TurnDetectorActorOutput {
+  readonly probability: number;
+  /** Silence from the audio edge after which the turn ends. */
+  readonly delayMs: number;
 }
 
 /** What the `motion` child (the Motion Server link) receives. */
@@ -61,6 +120,13 @@ export interface VadChildInput {
   readonly voicedMarksMs: readonly number[];
 }
 
+export interface TurnPart {
+  readonly text: string;
+  readonly typed: boolean;
+  /** Spoken: the utterance whose final transcript this is (its text is '' until the final arrives). */
+  readonly utterance?: number;
+}
+
 export interface SessionContext {
   readonly settings: SessionSettings;
   readonly systemPrompt: string;
@@ -73,12 +139,34 @@ export interface SessionContext {
   readonly audioStarted: boolean;
   /** Voiced duration of the user's current utterance, as the VAD last reported it. */
   readonly voicedMs: number;
-  /** The utterance being transcribed, or held while an interruption is undecided. */
-  readonly utterance: PcmFloat | undefined;
-  /** Text typed while an utterance was being transcribed; it joins the same turn. */
-  readonly queuedText: readonly string[];
-  /** Speech that ended after such text was typed: transcribed next. */
-  readonly laterUtterance: PcmFloat | undefined;
+  readonly streamingStt: boolean;
+  /** Utterances opened so far; `open` is the one the recognizer is hearing (onset → end of turn). */
+  readonly utterances: number;
+  readonly open: number | undefined;
+  /** The open utterance had confirmed speech (vad.speechStart), not only an onset. */
+  readonly spoke: boolean;
+  /** The open utterance's text so far, whether it is final segments only, and whether the recognizer said anything yet. */
+  readonly text: string;
+  readonly stable: boolean;
+  readonly recognized: boolean;
+  /** Audio-stream times: the end of the user's last voiced window, and the latest time an event told. */
+  readonly edgeMs: number;
+  readonly audioMs: number;
+  /** The audio-stream time at which the turn ends unless the user resumes, and the probability it came from. */
+  readonly endpointAtMs: number;
+  readonly endProbability: number;
+  /** Utterances whose turn ended and whose final transcript is awaited, in order. */
+  readonly awaiting: readonly number[];
+  /**
+   * What the user said (final transcripts) and typed in this turn so far, in order: a turn may span
+   * utterances, and text typed while one is transcribed joins it.
+   */
+  readonly turnParts: readonly TurnPart[];
+  /** The text a speculative reply was started on (in `replying.preemptive`). */
+  readonly speculation: string | undefined;
+  /** Idle prompts since the user last spoke or typed; the system instruction of the reply being started for one. */
+  readonly idlePrompts: number;
+  readonly nudge: string | undefined;
 }
 
 /**
@@ -90,15 +178,25 @@ export type VadChildEvent =
   | { type: 'vad.onset'; atMs: number }
   | { type: 'vad.onsetCancelled'; atMs: number }
   | { type: 'vad.speechStart'; atMs: number; voicedMs: number }
-  | { type: 'vad.speechPause'; atMs: number; voicedMs: number }
+  | { type: 'vad.speechPause'; atMs: number; voicedMs: number; silenceMs: number }
   | { type: 'vad.speechResume'; atMs: number; voicedMs: number }
   | { type: 'vad.voiced'; atMs: number; voicedMs: number }
-  | { type: 'vad.speechEnd'; atMs: number; durationMs: number; voicedMs: number; audio: PcmFloat }
+  | { type: 'vad.speechEnd'; atMs: number; durationMs: number; voicedMs: number; silenceMs: number; audio: PcmFloat }
   | { type: 'vad.error'; error: ErrorInfo };
+
+/** Events the session's regions raise for one another: the end-of-turn decision and its candidates. */
+export type EndOfTurnEvent =
+  /** The detector has set the end-of-turn timer on `text` (a speculative reply may start on it). */
+  | { type: 'eot.candidate'; utterance: number; text: string }
+  /** The user resumed or the text changed: the candidate is gone. */
+  | { type: 'eot.cancelled'; utterance: number }
+  /** The turn has ended: `text` is what the decision was made on. */
+  | { type: 'eot.decided'; utterance: number; text: string };
 
 export type SessionEvent =
   | VadChildEvent
-  | { type: 'stt.partial'; text: string }
+  | RecognizerEvent
+  | EndOfTurnEvent
   | { type: 'user.text'; text: string }
   | { type: 'user.interrupt' }
   | { type: 'transport.lost' }
@@ -112,7 +210,15 @@ export type SessionEmitted =
   | { type: 'vad.speechEnd'; atMs: number; durationMs: number; voicedMs: number }
   | { type: 'transcript.partial'; text: string }
   | { type: 'transcript.final'; text: string }
-  | { type: 'turn.start'; replyId: number; source: 'voice' | 'text' }
+  | { type: 'turn.start'; replyId: number; source: 'voice' | 'text' | 'idle' }
+  /**
+   * The end-of-turn decision: `edgeMs` the end of the user's last voiced window (audio-stream time),
+   * `endpointingMs` the silence after it when the turn was decided, `by` what decided it.
+   */
+  | { type: 'turn.endpoint'; utterance: number; edgeMs: number; endpointingMs: number; probability: number | undefined; by: 'detector' | 'silence' | 'timeout' }
+  /** A speculative reply: started on the text of a candidate end of turn, then used or discarded. */
+  | { type: 'reply.preemptive'; replyId: number; outcome: 'started' | 'used' | 'discarded' }
+  | { type: 'session.idle'; prompts: number }
   | { type: 'reply.delta'; replyId: number; text: string }
   | { type: 'reply.audioStart'; replyId: number; sampleRate: number }
   | { type: 'reply.done'; replyId: number; text: string; interrupted: boolean }
@@ -182,6 +288,8 @@ export function publicState(value: unknown): PublicState {
   const voice = (typeof active['voice'] === 'string' ? active['voice'] : 'silent') as VoiceState;
   if (active['connection'] === 'suspended') return { state: 'suspended', voice };
   const turn = path(active['turn']);
+  // A speculative reply is invisible: nothing of it leaves until it is committed.
+  if (turn[0] === 'replying' && turn[1] === 'preemptive') return { state: 'listening', voice };
   if (turn[0] === 'replying') turn.shift();
   // Only the interruption's sub-states are public; transcribing's are bookkeeping.
   return { state: turn[0] === 'interrupted' ? turn.join('.') : (turn[0] ?? ''), voice };

@@ -1,33 +1,45 @@
 /**
  * The voice session statechart. It decides what happens next; src/session/ supplies the actors
  * that do the I/O:
- * - `vad`    spawned for the whole session: inbound audio → vad.onset / speechStart / speechPause /
- *            speechResume / voiced / speechEnd (audio-stream time); takes `vad.reset`
- * - `stt`    invoked by `transcribing`: one utterance → its text
- * - `reply`  the reply machine (machines/reply.ts), invoked by `replying`: leaving that state stops it
- * - `motion` spawned for the whole session: the Motion Server link (a no-op without an avatar)
+ * - `vad`          spawned for the whole session: inbound audio → vad.onset / speechStart / speechPause /
+ *                  speechResume / voiced / speechEnd (audio-stream time); takes `vad.reset`
+ * - `stt`          spawned for the whole session: the recognizer. Each utterance is recognized from its
+ *                  onset (stt.open) to its end of turn (stt.finish): stt.partial while the user speaks
+ *                  (streaming recognizers), then stt.final
+ * - `turnDetector` invoked while the end of turn is decided: the turn's text → probability that the
+ *                  user has finished → how much silence ends the turn
+ * - `reply`        the reply machine (machines/reply.ts), invoked by `replying`: leaving that state stops it
+ * - `motion`       spawned for the whole session: the Motion Server link (a no-op without an avatar)
  *
- * `active` has three parallel regions:
+ * `active` has four parallel regions:
  * - `voice`: what the user's microphone is doing — silent | speaking | paused (from the VAD).
- * - `turn`: the conversation — listening, transcribing, replying (thinking | speaking | interrupted).
+ *   `vad.speechEnd` keeps its meaning: minSilenceMs of silence.
+ * - `endpoint`: the end-of-turn decision for the utterance being heard — idle | hearing | deciding.
+ *   It raises `eot.candidate` (the detector set its timer on some text), `eot.cancelled` and
+ *   `eot.decided` (the turn is over) for the turn region.
+ * - `turn`: the conversation — listening, transcribing (final transcripts awaited), replying
+ *   (preemptive | thinking | speaking | interrupted).
  * - `connection`: online | suspended. The transport may drop at any point of a turn; the turn goes
- *   on (a reply keeps its place, output paused) and a resume continues it. Being a region of its
- *   own, a drop never leaves `replying`, so the reply actor it invokes survives.
+ *   on (a reply keeps its place, output paused) and a resume continues it.
  * Public names (wire `session.state`): see publicState() in ./session-types.ts.
  */
-import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, sendTo, setup, spawnChild, stateIn } from 'xstate';
-import type { ChatMessage, PcmFloat, ToolCall } from '../src/providers/types.js';
+import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, raise, sendTo, setup, spawnChild, stateIn } from 'xstate';
+import type { ChatMessage, ToolCall } from '../src/providers/types.js';
 import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory } from './history.js';
 import { replyMachine, type ToolResult } from './reply.js';
 import {
-  concatAudio,
   DEFAULT_SESSION_SETTINGS,
-  errorParams,
+  type EndOfTurnEvent,
   type MotionChildCommand,
+  type RecognizerCommand,
+  type RecognizerInput,
   type SessionContext,
   type SessionEmitted,
   type SessionEvent,
   type SessionInput,
+  type TurnDetectorActorInput,
+  type TurnDetectorActorOutput,
+  type TurnPart,
   type VadChildCommand,
   type VadChildInput,
 } from './session-types.js';
@@ -37,23 +49,60 @@ import {
   COMMIT_REPLY,
   CUT_BY_VOICE,
   FAIL_REPLY,
-  final,
+  INTERRUPTED,
   LISTENING,
+  REPLYING,
   resumeReply,
   SPEECH_DURING_REPLY,
   startReply,
-  sttError,
-  transcript,
   TRANSCRIBING,
-  UTTERANCE_WAITING,
 } from './session-transitions.js';
-import { substantiveWordCount } from './words.js';
+import { sameWords, substantiveWordCount } from './words.js';
 
 export * from './session-types.js';
+
+/** The spoken parts of a turn, joined: its transcript. */
+function spokenText(parts: readonly TurnPart[]): string {
+  return parts.filter((part) => !part.typed).map((part) => part.text).join(' ').trim();
+}
+
+/** A turn as user messages, in order: consecutive spoken parts are one message, each typed text its own. */
+function appendTurn(history: readonly ChatMessage[], parts: readonly TurnPart[]): readonly ChatMessage[] {
+  let out = history;
+  let spoken: string[] = [];
+  const flush = (): void => {
+    if (spoken.length > 0) out = appendUser(out, spoken.join(' '));
+    spoken = [];
+  };
+  for (const part of parts) {
+    if (part.text.length === 0) continue;
+    if (part.typed) {
+      flush();
+      out = appendUser(out, part.text);
+    } else spoken.push(part.text);
+  }
+  flush();
+  return out;
+}
 
 function missing(name: string): never {
   throw new Error(`The session machine's '${name}' actor was not provided (use sessionMachine.provide({ actors }))`);
 }
+
+type EndBy = 'detector' | 'silence' | 'timeout';
+const END = '#session.active.endpoint.idle';
+
+/** End the turn of the open utterance: the recognizer finishes it; the turn region hears `eot.decided`. */
+// Its final is awaited from this moment on (before the turn region hears of it), so nothing can
+// answer the turn without it.
+const endTurn = (by: EndBy) => ({ target: END, actions: ['finishOpen', { type: 'emitEndpoint', params: { by } }, 'raiseDecided', 'awaitOpen', 'closeOpen'] as const });
+const DISCARD_OPEN = ['discardRecognition', 'closeOpen'] as const;
+
+/** Answer the turn (when `guard` holds): its transcript is announced only when something was heard. */
+const answerTurn = (guard: 'turnReady' | 'notAwaitingFinals') => [
+  { guard: and([guard, 'turnHasTranscript']), target: REPLYING, actions: ['emitTurnFinal', 'commitUserTurn', ...startReply('voice')] },
+  { guard, target: REPLYING, actions: ['commitUserTurn', ...startReply('text')] },
+] as const;
 
 export const sessionMachine = setup({
   types: {
@@ -64,7 +113,9 @@ export const sessionMachine = setup({
   },
   actors: {
     vad: fromCallback<VadChildCommand, VadChildInput>(() => missing('vad')),
-    stt: fromPromise<string, { audio: PcmFloat }>(async () => missing('stt')),
+    // A session without a recognizer hears nothing (text only) until src/session provides one.
+    stt: fromCallback<RecognizerCommand, RecognizerInput>(() => undefined),
+    turnDetector: fromPromise<TurnDetectorActorOutput, TurnDetectorActorInput>(async () => missing('turnDetector')),
     reply: replyMachine,
     // No avatar unless src/session provides a Motion Server link.
     motion: fromCallback<MotionChildCommand>(() => undefined),
@@ -75,58 +126,168 @@ export const sessionMachine = setup({
     /** The event comes from the reply now invoked (a replaced one may still have events in flight). */
     isCurrentReply: ({ context, event }) => 'replyId' in event && event.replyId === context.turn,
     audioStarted: ({ context }) => context.audioStarted,
-    nothingToSay: ({ context }, params: { text: string }) => params.text.trim().length === 0 && context.queuedText.length === 0,
-    hasLaterUtterance: ({ context }) => context.laterUtterance !== undefined,
-    /** On an STT done event: nothing was heard. */
-    transcriptEmpty: ({ event }) => {
-      const output = (event as { output?: unknown }).output;
-      return typeof output !== 'string' || output.trim().length === 0;
-    },
-    hasQueuedText: ({ context }) => context.queuedText.length > 0,
-    hasUtterance: ({ context }) => context.utterance !== undefined,
     textNotBlank: (_, params: { text: string }) => params.text.trim().length > 0,
     /** Voiced speech of the interruption reached minInterruptionMs. */
     voicedEnough: ({ context }, params: { voicedMs: number }) => params.voicedMs >= context.settings.minInterruptionMs,
-    /** The interim transcript holds minInterruptionWords words that are not backchannels. */
-    enoughWords: ({ context }, params: { text: string }) =>
+    /** A partial of the interrupting utterance with minInterruptionWords words that are not backchannels. */
+    openUtteranceHasEnoughWords: ({ context, event }) =>
+      event.type === 'stt.partial' &&
+      event.utterance === context.open &&
       context.settings.minInterruptionWords > 0 &&
-      substantiveWordCount(params.text, context.settings.backchannelWords) >= context.settings.minInterruptionWords,
-    userTalking: not(stateIn('#session.active.voice.silent')),
+      substantiveWordCount(event.text, context.settings.backchannelWords) >= context.settings.minInterruptionWords,
     replying: stateIn('#session.active.turn.replying'),
+    speculatingState: stateIn('#session.active.turn.replying.preemptive'),
+    /** The event is about the utterance being heard. */
+    ofOpenUtterance: ({ context, event }) => 'utterance' in event && event.utterance === context.open,
+    /** The event is the final of an utterance whose turn ended. */
+    ofAwaited: ({ context, event }) => 'utterance' in event && typeof event.utterance === 'number' && context.awaiting.includes(event.utterance),
+    spoke: ({ context }) => context.spoke,
+    utteranceOpen: ({ context }) => context.open !== undefined,
+    awaitingFinals: ({ context }) => context.awaiting.length > 0,
+    notAwaitingFinals: ({ context }) => context.awaiting.length === 0,
+    turnHasTranscript: ({ context }) => context.turnParts.some((part) => !part.typed),
+    /** Nothing to reply to: no transcript and no typed text in this turn. */
+    turnEmpty: ({ context }) => context.turnParts.length === 0,
+    /** A turn whose transcripts are in while no utterance is open: it can be answered. */
+    turnReady: ({ context }) => context.open === undefined && context.awaiting.length === 0 && context.turnParts.length > 0,
+    hasText: ({ context }) => context.text.length > 0,
+    /** No recognizer text will come before the end of the utterance: a batch recognizer, or one that heard nothing. */
+    noTextComing: ({ context }) => !context.streamingStt || (context.recognized && context.text.length === 0),
+    voiceSilent: stateIn('#session.active.voice.silent'),
+    /** A reply is paused for an interruption that is not decided yet: the end of turn waits for the verdict. */
+    interruptionUndecided: stateIn('#session.active.turn.replying.interrupted'),
+    /** A speculative reply may start on this candidate. */
+    canSpeculate: ({ context }) => context.settings.preemptive && context.awaiting.length === 0 && context.turnParts.every((part) => !part.typed),
+    /** The decision (or a new candidate) has the words the speculative reply was started on. */
+    speculationHolds: ({ context }, params: { text: string }) => context.speculation !== undefined && sameWords(context.speculation, params.text),
+    speculating: ({ context }) => context.speculation !== undefined,
+    idleEnabled: ({ context }) => context.settings.userIdleTimeoutMs > 0,
+    idlePromptsLeft: ({ context }) => context.idlePrompts < context.settings.maxIdlePrompts,
   },
   delays: {
     falseInterruptionTimeout: ({ context }) => context.settings.falseInterruptionTimeoutMs,
     sessionTtl: ({ context }) => context.settings.sessionTtlMs,
+    endpointDelay: ({ context }) => Math.max(0, context.endpointAtMs - context.audioMs),
+    /** Waiting for recognizer text: up to maxEndpointingMs of silence after the edge. */
+    textWait: ({ context }) => Math.max(0, context.edgeMs + context.settings.maxEndpointingMs - context.audioMs),
+    userIdle: ({ context }) => context.settings.userIdleTimeoutMs,
   },
   actions: {
     spawnVad: spawnChild('vad', { id: 'vad', input: ({ context }) => ({ voicedMarksMs: [context.settings.minInterruptionMs] }) }),
+    spawnStt: spawnChild('stt', { id: 'stt', input: {} }),
     // `systemId` lets the reply's TTS forward synthesized audio to the link as it arrives.
     // Its avatar frames go to the client feed beside the machine, not through it (notifyParent: false).
     spawnMotion: spawnChild('motion', { id: 'motion', systemId: 'motion', input: { notifyParent: false } }),
     resetVad: sendTo('vad', { type: 'vad.reset' } satisfies VadChildCommand),
     setVoiced: assign({ voicedMs: (_, params: { voicedMs: number }) => params.voicedMs }),
-    keepUtterance: assign({ utterance: ({ context }, params: { audio: PcmFloat }) => concatAudio(context.utterance, params.audio) }),
-    keepLaterUtterance: assign({
-      laterUtterance: ({ context }, params: { audio: PcmFloat }) => concatAudio(context.laterUtterance, params.audio),
+
+    // --- the utterance being heard (endpoint region) -------------------------------------------
+    openUtterance: assign(({ context }) => ({
+      utterances: context.utterances + 1,
+      open: context.utterances + 1,
+      spoke: false,
+      text: '',
+      stable: false,
+      recognized: false,
+    })),
+    tellRecognizerOpen: sendTo('stt', ({ context }, params: { atMs: number }): RecognizerCommand => ({
+      type: 'stt.open',
+      utterance: context.open ?? context.utterances,
+      atMs: params.atMs,
+    })),
+    markSpoke: assign({ spoke: true }),
+    /** The user went silent at `edgeMs` (audio time); it is now `nowMs`. */
+    setEdge: assign((_, params: { edgeMs: number; nowMs: number }) => ({ edgeMs: params.edgeMs, audioMs: params.nowMs })),
+    setAudioNow: assign({ audioMs: ({ context }, params: { nowMs: number }) => Math.max(context.audioMs, params.nowMs) }),
+    hintPause: sendTo('stt', ({ context }): RecognizerCommand => ({ type: 'stt.pause', utterance: context.open ?? 0 })),
+    setText: assign((_, params: { text: string; stable: boolean }) => ({ text: params.text, stable: params.stable, recognized: true })),
+    setEndpointDelay: assign(({ context }, params: { output: TurnDetectorActorOutput }) => ({
+      endProbability: params.output.probability,
+      endpointAtMs: context.edgeMs + params.output.delayMs,
+    })),
+    /** The detector failed: the longest wait (never an early cut). */
+    setLongestDelay: assign(({ context }) => ({ endProbability: 0, endpointAtMs: context.edgeMs + context.settings.maxEndpointingMs })),
+    raiseCandidate: raise(({ context }): EndOfTurnEvent => ({ type: 'eot.candidate', utterance: context.open ?? 0, text: context.text })),
+    raiseCancelled: raise(({ context }): EndOfTurnEvent => ({ type: 'eot.cancelled', utterance: context.open ?? 0 })),
+    /** The end of turn (see endTurn()): the recognizer finishes the utterance, the decision is told. */
+    finishOpen: sendTo('stt', ({ context }): RecognizerCommand => ({ type: 'stt.finish', utterance: context.open ?? -1 })),
+    emitEndpoint: emit(({ context }, params: { by: EndBy }) => {
+      const decidedAt =
+        params.by === 'detector'
+          ? Math.max(context.audioMs, context.endpointAtMs)
+          : params.by === 'timeout'
+            ? Math.max(context.audioMs, context.edgeMs + context.settings.maxEndpointingMs)
+            : context.audioMs;
+      return {
+        type: 'turn.endpoint' as const,
+        utterance: context.open ?? -1,
+        edgeMs: context.edgeMs,
+        endpointingMs: Math.max(0, decidedAt - context.edgeMs),
+        probability: params.by === 'detector' ? context.endProbability : undefined,
+        by: params.by,
+      };
     }),
-    dropUtterance: assign({ utterance: undefined, laterUtterance: undefined }),
-    queueText: assign({ queuedText: ({ context }, params: { text: string }) => [...context.queuedText, params.text] }),
-    /** Appends the transcript (if any) and the queued typed text as user messages, in order. */
-    commitUserTurn: assign(({ context }, params: { transcript: string }) => {
-      let history = context.history;
-      if (params.transcript.trim().length > 0) history = appendUser(history, params.transcript.trim());
-      for (const text of context.queuedText) history = appendUser(history, text);
-      // Speech that came after the typed text is the next utterance.
-      return { history, utterance: context.laterUtterance, laterUtterance: undefined, queuedText: [] };
-    }),
+    raiseDecided: raise(({ context }): EndOfTurnEvent => ({ type: 'eot.decided', utterance: context.open ?? -1, text: context.text })),
+    /** Forget the open utterance (its recognition is aborted). */
+    discardRecognition: sendTo('stt', ({ context }): RecognizerCommand => ({ type: 'stt.discard', utterance: context.open ?? -1 })),
+    closeOpen: assign({ open: undefined, text: '', stable: false, recognized: false }),
+
+    // --- the turn --------------------------------------------------------------------------------
+    // Its place in the turn is taken now, so what is typed while it is transcribed comes after it.
+    awaitOpen: assign(({ context }) =>
+      context.open === undefined || context.awaiting.includes(context.open)
+        ? {}
+        : { awaiting: [...context.awaiting, context.open], turnParts: [...context.turnParts, { text: '', typed: false, utterance: context.open }] },
+    ),
+    collectFinal: assign(({ context }, params: { utterance: number; text: string }) => ({
+      awaiting: context.awaiting.filter((id) => id !== params.utterance),
+      turnParts: context.turnParts.flatMap((part) =>
+        part.utterance !== params.utterance ? [part] : params.text.trim().length > 0 ? [{ text: params.text.trim(), typed: false }] : [],
+      ),
+    })),
+    dropFinal: assign(({ context }, params: { utterance: number }) => ({
+      awaiting: context.awaiting.filter((id) => id !== params.utterance),
+      turnParts: context.turnParts.filter((part) => part.utterance !== params.utterance),
+    })),
+    queueText: assign({ turnParts: ({ context }, params: { text: string }) => [...context.turnParts, { text: params.text.trim(), typed: true }] }),
+    clearTurn: assign({ turnParts: [] }),
+    /** The turn becomes user messages in order (speech that follows speech is one message); the turn is consumed. */
+    commitUserTurn: assign(({ context }) => ({ history: appendTurn(context.history, context.turnParts), turnParts: [] })),
+    emitTurnFinal: emit(({ context }) => ({ type: 'transcript.final' as const, text: spokenText(context.turnParts) })),
     commitTypedText: assign({ history: ({ context }, params: { text: string }) => appendUser(context.history, params.text.trim()) }),
     nextTurn: assign(({ context }) => ({
       turn: context.turn + 1,
       history: limitHistory(context.history, context.settings.history),
       heard: '',
       audioStarted: false,
+      nudge: undefined,
     })),
-    emitTurnStart: emit(({ context }, params: { source: 'voice' | 'text' }) => ({ type: 'turn.start' as const, replyId: context.turn, source: params.source })),
+    emitTurnStart: emit(({ context }, params: { source: 'voice' | 'text' | 'idle' }) => ({ type: 'turn.start' as const, replyId: context.turn, source: params.source })),
+    resetIdle: assign({ idlePrompts: 0 }),
+
+    // --- speculative (preemptive) replies ---------------------------------------------------------
+    /** A speculative reply on `text`: a reply id of its own, nothing in the history yet. */
+    speculate: assign(({ context }, params: { text: string }) => ({ speculation: params.text, turn: context.turn + 1, heard: '', audioStarted: false, nudge: undefined })),
+    emitSpeculation: emit(({ context }, params: { outcome: 'started' | 'used' | 'discarded' }) => ({
+      type: 'reply.preemptive' as const,
+      replyId: context.turn,
+      outcome: params.outcome,
+    })),
+    endSpeculation: assign({ speculation: undefined }),
+    /** The speculation is the turn: its text is the transcript; the reply goes out. */
+    commitSpeculation: assign(({ context }, params: { text: string }) => ({
+      turnParts: params.text.trim().length > 0 ? [...context.turnParts, { text: params.text.trim(), typed: false }] : context.turnParts,
+      speculation: undefined,
+    })),
+    commitReply: sendTo('reply', { type: 'reply.commit' as const }),
+    emitCommittedTurnStart: emit(({ context }) => ({ type: 'turn.start' as const, replyId: context.turn, source: 'voice' as const })),
+    limitHistory: assign({ history: ({ context }) => limitHistory(context.history, context.settings.history) }),
+
+    // --- idle ------------------------------------------------------------------------------------
+    emitIdle: emit(({ context }) => ({ type: 'session.idle' as const, prompts: context.idlePrompts })),
+    countIdlePrompt: assign(({ context }) => ({ idlePrompts: context.idlePrompts + 1, nudge: context.settings.idlePrompt })),
+
+    // --- replies -----------------------------------------------------------------------------------
     emitCancelled: emit(({ context }) => ({ type: 'reply.done' as const, replyId: context.turn, text: context.heard, interrupted: true })),
     emitConfirmed: emit(({ context }, params: { by: Cause }) => ({
       type: 'interruption.confirmed' as const,
@@ -172,7 +333,6 @@ export const sessionMachine = setup({
     emitSpeechStart: emit((_, params: { atMs: number }) => ({ type: 'vad.speechStart' as const, atMs: params.atMs })),
     emitSpeechEnd: emit((_, params: { atMs: number; durationMs: number; voicedMs: number }) => ({ type: 'vad.speechEnd' as const, ...params })),
     emitPartial: emit((_, params: { text: string }) => ({ type: 'transcript.partial' as const, text: params.text })),
-    emitFinal: emit((_, params: { text: string }) => ({ type: 'transcript.final' as const, text: params.text })),
     emitError: emit((_, params: { code: string; message: string; fatal?: boolean }) => ({
       type: 'error' as const,
       code: params.code,
@@ -194,15 +354,29 @@ export const sessionMachine = setup({
     heard: '',
     audioStarted: false,
     voicedMs: 0,
-    utterance: undefined,
-    queuedText: [],
-    laterUtterance: undefined,
+    streamingStt: input.streamingStt ?? false,
+    utterances: 0,
+    open: undefined,
+    spoke: false,
+    text: '',
+    stable: false,
+    recognized: false,
+    edgeMs: 0,
+    audioMs: 0,
+    endpointAtMs: 0,
+    endProbability: 0,
+    awaiting: [],
+    turnParts: [],
+    speculation: undefined,
+    idlePrompts: 0,
+    nudge: undefined,
   }),
-  entry: ['spawnVad', 'spawnMotion'],
+  entry: ['spawnVad', 'spawnStt', 'spawnMotion'],
   initial: 'active',
   on: {
     'session.close': { target: '.closed', actions: { type: 'emitClosed', params: ({ event }) => ({ reason: event.reason ?? 'closed' }) } },
     'vad.error': { actions: { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) } },
+    'stt.warning': { actions: { type: 'emitError', params: ({ event }) => event.error } },
   },
   states: {
     active: {
@@ -236,76 +410,172 @@ export const sessionMachine = setup({
           },
         },
 
-        turn: {
-          initial: 'listening',
-          on: { 'stt.partial': { actions: { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) } } },
+        endpoint: {
+          initial: 'idle',
+          on: { 'transport.lost': { target: '.idle', actions: DISCARD_OPEN } },
           states: {
-            listening: {
+            // No utterance open.
+            idle: {
               on: {
-                'vad.speechEnd': { target: 'transcribing', actions: { type: 'keepUtterance', params: ({ event }) => ({ audio: event.audio }) } },
-                'user.text': {
-                  guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
-                  target: 'replying',
-                  actions: ['dropUtterance', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
+                'vad.onset': {
+                  target: 'hearing',
+                  actions: ['openUtterance', { type: 'tellRecognizerOpen', params: ({ event }) => ({ atMs: event.atMs }) }, 'resetIdle'],
                 },
               },
             },
-            transcribing: {
-              // `pending`: more speech joins this utterance. `textQueued`: text was typed meanwhile; it
-              // comes after this utterance, so later speech waits its turn (transcribed next).
-              initial: 'pending',
-              invoke: {
-                src: 'stt',
-                // Entered while the connection is suspended (a transcription finished meanwhile): the
-                // reply starts with its output paused. The snapshot read is this machine's own, as it
-                // was before this transition; the connection region does not change in it.
-                input: ({ context, self }) => ({ audio: context.utterance ?? { samples: new Float32Array(0), sampleRate: 16_000 } }),
-                // A transcript is announced (transcript.final) only when something was heard.
-                onDone: [
-                  { guard: { type: 'nothingToSay', params: final }, target: 'listening', actions: 'dropUtterance' },
-                  { guard: and(['userTalking', 'transcriptEmpty']), target: 'listening', actions: { type: 'commitUserTurn', params: { transcript: '' } } },
-                  { guard: 'userTalking', target: 'listening', actions: [{ type: 'emitFinal', params: final }, { type: 'commitUserTurn', params: transcript }] },
-                  {
-                    guard: and(['hasLaterUtterance', 'transcriptEmpty']),
-                    target: 'transcribing',
-                    reenter: true,
-                    actions: { type: 'commitUserTurn', params: { transcript: '' } },
-                  },
-                  {
-                    guard: 'hasLaterUtterance',
-                    target: 'transcribing',
-                    reenter: true,
-                    actions: [{ type: 'emitFinal', params: final }, { type: 'commitUserTurn', params: transcript }],
-                  },
-                  { guard: 'transcriptEmpty', target: 'replying', actions: [{ type: 'commitUserTurn', params: { transcript: '' } }, ...startReply('text')] },
-                  {
-                    target: 'replying',
-                    actions: [{ type: 'emitFinal', params: final }, { type: 'commitUserTurn', params: transcript }, ...startReply('voice')],
-                  },
-                ],
-                onError: [
-                  { guard: not('hasQueuedText'), target: 'listening', actions: [sttError, 'dropUtterance'] },
-                  { guard: 'userTalking', target: 'listening', actions: [sttError, { type: 'commitUserTurn', params: { transcript: '' } }] },
-                  {
-                    guard: 'hasLaterUtterance',
-                    target: 'transcribing',
-                    reenter: true,
-                    actions: [sttError, { type: 'commitUserTurn', params: { transcript: '' } }],
-                  },
-                  { target: 'replying', actions: [sttError, { type: 'commitUserTurn', params: { transcript: '' } }, ...startReply('text')] },
-                ],
+            // The user is speaking (or an onset is not confirmed yet).
+            hearing: {
+              // The turn region dropped the utterance (a backchannel, typed text took over).
+              always: { guard: not('utteranceOpen'), target: 'idle' },
+              on: {
+                'vad.onsetCancelled': { guard: not('spoke'), target: 'idle', actions: DISCARD_OPEN },
+                'vad.speechStart': { actions: 'markSpoke' },
+                'stt.partial': {
+                  guard: 'ofOpenUtterance',
+                  actions: [
+                    { type: 'setText', params: ({ event }) => event },
+                    { type: 'setAudioNow', params: ({ event }) => ({ nowMs: event.atMs }) },
+                  ],
+                },
+                'vad.speechPause': {
+                  target: 'deciding',
+                  actions: [{ type: 'setEdge', params: ({ event }) => ({ edgeMs: event.atMs, nowMs: event.atMs + event.silenceMs }) }, 'hintPause'],
+                },
+                'vad.speechEnd': {
+                  target: 'deciding',
+                  actions: { type: 'setEdge', params: ({ event }) => ({ edgeMs: event.atMs, nowMs: event.atMs + event.silenceMs }) },
+                },
               },
+            },
+            // The user is silent: is the turn over? (docs/turn-detection.md)
+            deciding: {
+              always: { guard: not('utteranceOpen'), target: 'idle' },
+              initial: 'checking',
+              on: {
+                'vad.speechResume': { target: 'hearing', actions: 'raiseCancelled' },
+                'vad.speechStart': { target: 'hearing', actions: ['raiseCancelled', 'markSpoke'] },
+                'stt.partial': {
+                  guard: 'ofOpenUtterance',
+                  target: '.checking',
+                  actions: [
+                    { type: 'setText', params: ({ event }) => event },
+                    { type: 'setAudioNow', params: ({ event }) => ({ nowMs: event.atMs }) },
+                    'raiseCancelled',
+                  ],
+                },
+                'vad.speechEnd': { target: '.checking', actions: { type: 'setAudioNow', params: ({ event }) => ({ nowMs: event.atMs + event.silenceMs }) } },
+              },
+              states: {
+                checking: {
+                  always: [
+                    { guard: 'noTextComing', target: 'awaitingSilence' },
+                    { guard: not('hasText'), target: 'awaitingText' },
+                    { target: 'detecting' },
+                  ],
+                },
+                // No text before the end: the VAD's minSilenceMs decides (vad.speechEnd).
+                awaitingSilence: {
+                  always: [{ guard: and(['voiceSilent', not('interruptionUndecided')]), ...endTurn('silence') }],
+                },
+                // A streaming recognizer has not said anything yet: wait for it, up to maxEndpointingMs.
+                awaitingText: {
+                  after: { textWait: [{ guard: not('interruptionUndecided'), ...endTurn('timeout') }, { target: 'held' }] },
+                },
+                detecting: {
+                  invoke: {
+                    src: 'turnDetector',
+                    input: ({ context }) => ({
+                      utterance: context.open ?? 0,
+                      text: context.text,
+                      history: context.history,
+                      minEndpointingMs: context.settings.minEndpointingMs,
+                      maxEndpointingMs: context.settings.maxEndpointingMs,
+                    }),
+                    onDone: { target: 'waiting', actions: { type: 'setEndpointDelay', params: ({ event }) => ({ output: event.output }) } },
+                    onError: { target: 'waiting', actions: 'setLongestDelay' },
+                  },
+                },
+                waiting: {
+                  entry: 'raiseCandidate',
+                  after: { endpointDelay: [{ guard: not('interruptionUndecided'), ...endTurn('detector') }, { target: 'held' }] },
+                },
+                // Decided while a reply is paused for an undecided interruption: the verdict comes first
+                // (a false interruption drops the utterance; a confirmed one ends its turn now).
+                held: {
+                  always: [{ guard: not('interruptionUndecided'), ...endTurn('detector') }],
+                },
+              },
+            },
+          },
+        },
+
+        turn: {
+          initial: 'listening',
+          on: {
+            'stt.partial': { guard: 'ofOpenUtterance', actions: { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) } },
+            'stt.final': { guard: 'ofAwaited', actions: { type: 'collectFinal', params: ({ event }) => event } },
+            'stt.failed': {
+              guard: 'ofAwaited',
+              actions: [{ type: 'dropFinal', params: ({ event }) => event }, { type: 'emitError', params: ({ event }) => event.error }],
+            },
+          },
+          states: {
+            listening: {
+              // Transcripts of this turn are in and the user is not speaking any more: answer.
+              always: answerTurn('turnReady'),
+              on: {
+                'eot.decided': 'transcribing',
+                'eot.candidate': {
+                  guard: 'canSpeculate',
+                  target: 'replying.preemptive',
+                  actions: [{ type: 'speculate', params: ({ event }) => ({ text: event.text }) }, { type: 'emitSpeculation', params: { outcome: 'started' } }],
+                },
+                'user.text': {
+                  guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+                  target: 'replying',
+                  actions: [
+                    ...DISCARD_OPEN,
+                    'resetIdle',
+                    'commitUserTurn',
+                    { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
+                    ...startReply('text'),
+                  ],
+                },
+              },
+              initial: 'waiting',
+              states: {
+                waiting: {
+                  on: { 'vad.onset': { target: 'waiting', reenter: true } },
+                  after: {
+                    userIdle: [
+                      { guard: and(['idleEnabled', not('utteranceOpen'), not('awaitingFinals'), 'idlePromptsLeft']), target: REPLYING, actions: ['emitIdle', ...startReply('idle'), 'countIdlePrompt'] },
+                      { guard: and(['idleEnabled', not('utteranceOpen'), not('awaitingFinals')]), target: '#session.closed', actions: ['emitIdle', { type: 'emitClosed', params: { reason: 'idle' } }] },
+                    ],
+                  },
+                },
+              },
+            },
+
+            // The end of turn was decided; the final transcript(s) are awaited.
+            transcribing: {
+              initial: 'pending',
+              always: [
+                // The user speaks again: the turn goes on (its transcripts so far are kept).
+                { guard: and([not('awaitingFinals'), 'utteranceOpen']), target: 'listening' },
+                { guard: and([not('awaitingFinals'), 'turnEmpty']), target: 'listening', actions: 'clearTurn' },
+                ...answerTurn('notAwaitingFinals'),
+              ],
               on: {
                 'user.text': {
                   guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
                   target: '.textQueued',
-                  actions: { type: 'queueText', params: ({ event }) => ({ text: event.text }) },
+                  actions: [{ type: 'queueText', params: ({ event }) => ({ text: event.text }) }, 'resetIdle'],
                 },
               },
               states: {
-                // The user went on speaking: this utterance and the next become one turn.
-                pending: { on: { 'vad.speechStart': LISTENING } },
-                textQueued: { on: { 'vad.speechEnd': { actions: { type: 'keepLaterUtterance', params: ({ event }) => ({ audio: event.audio }) } } } },
+                pending: {},
+                // Text was typed meanwhile: it joins this turn, after the transcript.
+                textQueued: {},
               },
             },
 
@@ -316,15 +586,24 @@ export const sessionMachine = setup({
                 // Entered while the connection is suspended (a transcription finished meanwhile): the
                 // reply starts with its output paused. The snapshot read is this machine's own, as it
                 // was before this transition; the connection region does not change in it.
-                input: ({ context, self }) => ({
-                  replyId: context.turn,
-                  messages: (context.systemPrompt.length > 0
-                    ? [{ role: 'system', content: context.systemPrompt }, ...context.history]
-                    : [...context.history]) satisfies ChatMessage[],
-                  tools: context.tools,
-                  settings: context.settings.reply,
-                  outputPaused: self.getSnapshot().matches({ active: { connection: 'suspended' } }),
-                }),
+                input: ({ context, self }) => {
+                  const speculative = context.speculation !== undefined;
+                  const history = speculative
+                    ? appendTurn(context.history, [...context.turnParts, { text: context.speculation ?? '', typed: false }])
+                    : context.history;
+                  const system: ChatMessage[] = [
+                    ...(context.systemPrompt.length > 0 ? [{ role: 'system' as const, content: context.systemPrompt }] : []),
+                  ];
+                  const nudge: ChatMessage[] = context.nudge === undefined ? [] : [{ role: 'system', content: context.nudge }];
+                  return {
+                    replyId: context.turn,
+                    messages: [...system, ...history, ...nudge],
+                    tools: context.tools,
+                    settings: context.settings.reply,
+                    outputPaused: self.getSnapshot().matches({ active: { connection: 'suspended' } }),
+                    held: speculative,
+                  };
+                },
               },
               initial: 'thinking',
               on: {
@@ -345,27 +624,87 @@ export const sessionMachine = setup({
                     { type: 'emitToolResults', params: ({ event }) => ({ results: event.results }) },
                   ],
                 },
-                'reply.done': [
-                  { guard: UTTERANCE_WAITING, target: TRANSCRIBING, actions: COMMIT_REPLY },
-                  { guard: 'isCurrentReply', target: LISTENING, actions: [...COMMIT_REPLY, 'dropUtterance'] },
-                ],
-                'reply.failed': [
-                  { guard: UTTERANCE_WAITING, target: TRANSCRIBING, actions: FAIL_REPLY },
-                  { guard: 'isCurrentReply', target: LISTENING, actions: [...FAIL_REPLY, 'dropUtterance'] },
-                ],
+                // The reply ended by itself. An utterance still open (the user spoke during an
+                // undecided interruption) is their next turn: listening decides its end.
+                'reply.done': { guard: 'isCurrentReply', target: LISTENING, actions: COMMIT_REPLY },
+                'reply.failed': { guard: 'isCurrentReply', target: LISTENING, actions: FAIL_REPLY },
                 // Typed while the agent thinks, speaks or is interrupted: the reply is cut to what was
                 // heard and the text starts the next one (re-entering stops this reply, invokes a new one).
                 'user.text': {
                   guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
                   target: 'replying',
                   reenter: true,
-                  actions: [...cancelReply('text'), 'dropUtterance', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
+                  actions: [...cancelReply('text'), ...DISCARD_OPEN, 'resetIdle', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
                 },
                 // The client's stop button: a confirmed barge-in.
-                'user.interrupt': { target: LISTENING, actions: [...cancelReply('client'), 'dropUtterance'] },
+                'user.interrupt': { target: LISTENING, actions: [...cancelReply('client'), ...DISCARD_OPEN] },
               },
               states: {
+                // A speculative reply on a candidate end of turn: LLM and TTS run, nothing leaves. The
+                // decision commits it when its words still hold; anything else discards it (leaving
+                // `replying` stops the reply: the LLM call is aborted, nothing was recorded or sent).
+                preemptive: {
+                  on: {
+                    // The utterance it was speculating on is gone with the transport.
+                    'transport.lost': { target: LISTENING, actions: [{ type: 'emitSpeculation', params: { outcome: 'discarded' } }, 'endSpeculation'] },
+                    'eot.cancelled': { target: LISTENING, actions: [{ type: 'emitSpeculation', params: { outcome: 'discarded' } }, 'endSpeculation'] },
+                    'eot.candidate': [
+                      { guard: { type: 'speculationHolds', params: ({ event }) => ({ text: event.text }) } },
+                      {
+                        target: REPLYING,
+                        reenter: true,
+                        actions: [
+                          { type: 'emitSpeculation', params: { outcome: 'discarded' } },
+                          { type: 'speculate', params: ({ event }) => ({ text: event.text }) },
+                          { type: 'emitSpeculation', params: { outcome: 'started' } },
+                        ],
+                      },
+                    ],
+                    'eot.decided': [
+                      {
+                        guard: { type: 'speculationHolds', params: ({ event }) => ({ text: event.text }) },
+                        target: 'thinking',
+                        actions: [
+                          // The decision's text is the transcript: the recognizer's final is not waited for.
+                          { type: 'dropFinal', params: ({ event }) => event },
+                          { type: 'commitSpeculation', params: ({ event }) => ({ text: event.text }) },
+                          'emitTurnFinal',
+                          'commitUserTurn',
+                          'limitHistory',
+                          'emitCommittedTurnStart',
+                          { type: 'emitSpeculation', params: { outcome: 'used' } },
+                          'commitReply',
+                        ],
+                      },
+                      {
+                        target: TRANSCRIBING,
+                        actions: [
+                          { type: 'emitSpeculation', params: { outcome: 'discarded' } },
+                          'endSpeculation',
+                        ],
+                      },
+                    ],
+                    'reply.failed': { guard: 'isCurrentReply', target: LISTENING, actions: [{ type: 'emitSpeculation', params: { outcome: 'discarded' } }, 'endSpeculation'] },
+                    'user.text': {
+                      guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+                      target: REPLYING,
+                      reenter: true,
+                      actions: [
+                        { type: 'emitSpeculation', params: { outcome: 'discarded' } },
+                        'endSpeculation',
+                        ...DISCARD_OPEN,
+                        'resetIdle',
+                        'commitUserTurn',
+                        { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
+                        ...startReply('text'),
+                      ],
+                    },
+                    // Nothing is playing yet: the stop button has nothing to stop.
+                    'user.interrupt': {},
+                  },
+                },
                 thinking: {
+                  always: [{ guard: 'speculating', target: 'preemptive' }],
                   on: {
                     'reply.audioStart': {
                       guard: 'isCurrentReply',
@@ -391,15 +730,12 @@ export const sessionMachine = setup({
                   initial: 'provisional',
                   on: {
                     'stt.partial': {
-                      guard: { type: 'enoughWords', params: ({ event }) => ({ text: event.text }) },
+                      guard: 'openUtteranceHasEnoughWords',
                       target: LISTENING,
                       actions: [...cancelReply('words'), { type: 'emitPartial', params: ({ event }) => ({ text: event.text }) }],
                     },
                     // The drop cuts the interruption short; the reply stays, paused until a resume.
-                    'transport.lost': [
-                      { guard: 'audioStarted', target: 'speaking', actions: 'dropUtterance' },
-                      { target: 'thinking', actions: 'dropUtterance' },
-                    ],
+                    'transport.lost': [{ guard: 'audioStarted', target: 'speaking' }, { target: 'thinking' }],
                   },
                   states: {
                     // An onset the VAD has not confirmed yet (a click, a breath): not confirmed → resume at once.
@@ -414,17 +750,16 @@ export const sessionMachine = setup({
                       on: {
                         'vad.voiced': { guard: { type: 'voicedEnough', params: ({ event }) => ({ voicedMs: event.voicedMs }) }, ...CUT_BY_VOICE },
                         'vad.speechPause': 'paused',
-                        'vad.speechEnd': { target: 'paused', actions: { type: 'keepUtterance', params: ({ event }) => ({ audio: event.audio }) } },
+                        'vad.speechEnd': 'paused',
                       },
                     },
                     // The user stopped before the interruption was confirmed: if it stays so, it was a
                     // backchannel or a noise, and the reply goes on from where it paused.
                     paused: {
-                      after: { falseInterruptionTimeout: resumeReply(['emitFalseInterruption', 'dropUtterance']) },
+                      after: { falseInterruptionTimeout: resumeReply(['emitFalseInterruption', ...DISCARD_OPEN]) },
                       on: {
                         'vad.speechResume': SPEECH_DURING_REPLY,
                         'vad.speechStart': SPEECH_DURING_REPLY,
-                        'vad.speechEnd': { actions: { type: 'keepUtterance', params: ({ event }) => ({ audio: event.audio }) } },
                       },
                     },
                   },
@@ -440,7 +775,8 @@ export const sessionMachine = setup({
             online: {
               on: {
                 'transport.lost': [
-                  { guard: 'replying', target: 'suspended', actions: 'pauseOutput' },
+                  // (A speculative reply is discarded by the same event: nothing to pause.)
+                  { guard: and(['replying', not('speculatingState')]), target: 'suspended', actions: 'pauseOutput' },
                   { target: 'suspended' },
                 ],
               },

@@ -59,3 +59,10 @@ export function substantiveWordCount(text: string, backchannels: readonly string
   }
   return count;
 }
+
+/** The same words, ignoring case and punctuation ("Book a table." and "book a table" are the same). */
+export function sameWords(a: string, b: string): boolean {
+  const left = tokens(a);
+  const right = tokens(b);
+  return left.length === right.length && left.every((w, i) => w === right[i]);
+}

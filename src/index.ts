@@ -12,6 +12,8 @@ export { sessionMachine, stateName, DEFAULT_SESSION_SETTINGS, type SessionEvent,
 export { replyMachine, playedText, DEFAULT_REPLY_SETTINGS, type ReplySettings } from '../machines/reply.js';
 export { applyGuard, type Guard, type GuardInput, type GuardVerdict } from './session/actors.js';
 export { MemorySessionStore, type SessionRecord, type SessionStore } from './session/store.js';
+export { AudioRecorder } from './audio/recorder.js';
+export * from './turn/index.js';
 
 // The server (library mode).
 export * from './server/index.js';

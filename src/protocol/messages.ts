@@ -257,11 +257,23 @@ export const stageChangeSchema = z.object({
 export const metricsTurnSchema = z.object({
   type: z.literal('metrics.turn'),
   turnId: id,
-  /** End of user speech → first agent audio frame on the transport. Absent for text turns. */
+  /** Voice turns: the end of the user's last voiced window → first agent audio frame on the transport. */
+  userStoppedToFirstAudioMs: ms.optional(),
+  /** Voice turns: that audio edge → the end-of-turn decision. */
+  endpointingMs: ms.optional(),
+  /** Voice turns: the end-of-turn decision → first agent audio frame. */
   speechEndToFirstAudioMs: ms.optional(),
-  sttMs: ms.optional(),
+  /** Voice turns: the audio edge → the final transcript. */
+  sttFinalLagMs: ms.optional(),
   llmFirstTokenMs: ms.optional(),
   ttsFirstAudioMs: ms.optional(),
+  preemptive: z.enum(['used', 'discarded', 'off']).optional(),
+});
+
+export const sessionIdleSchema = z.object({
+  type: z.literal('session.idle'),
+  /** Idle prompts made before this one (the agent re-prompts up to maxIdlePrompts, then closes the session). */
+  prompts: z.number().int().min(0),
 });
 
 export const avatarAudioSchema = z.object({
@@ -309,6 +321,7 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   toolEndSchema,
   stageChangeSchema,
   metricsTurnSchema,
+  sessionIdleSchema,
   avatarAudioSchema,
   avatarFramesSchema,
   avatarInterruptSchema,

@@ -51,7 +51,8 @@ const TOOL_ERROR_MAX = 4096;
 
 /**
  * The wire messages for one session event, and the encoder state after it. Events with no wire
- * form (`turn.start`, `reply.paused` / `reply.resumed` — the client sees those as the
+ * form (`turn.start`, `turn.endpoint` and `reply.preemptive` — the client sees those in
+ * `metrics.turn` —, `reply.paused` / `reply.resumed` — the client sees those as the
  * `interrupted.*` states —, `session.resumed` / `session.resumeRefused` / `session.closed`, which the
  * connection answers itself) give no messages.
  */
@@ -107,7 +108,11 @@ export function encodeSessionEvent(event: SessionEmitted, state: SessionEncoderS
       );
     case 'error':
       return same([{ type: 'error', code: wireErrorCode(event.code), message: event.message, fatal: event.fatal }]);
+    case 'session.idle':
+      return same([{ type: 'session.idle', prompts: event.prompts }]);
     case 'turn.start':
+    case 'turn.endpoint':
+    case 'reply.preemptive':
     case 'reply.paused':
     case 'reply.resumed':
     case 'session.resumed':

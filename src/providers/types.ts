@@ -67,10 +67,24 @@ export interface SttProvider {
   /** Transcribe one finished utterance (16 kHz mono). */
   transcribe(audio: PcmFloat, options: SttOptions): Promise<Transcript>;
   /**
-   * Optional streaming recognition: audio chunks (16 kHz mono) in, interim and final results out.
-   * The iterable ends after the final result once the audio iterable ends.
+   * Optional streaming recognition of one user turn: audio chunks (16 kHz mono) in, from the onset
+   * (with the VAD's prefix padding) until the session decides the turn has ended; results out.
+   * Each result is about the segment in progress: interim hypotheses (`final: false`) replace one
+   * another, a `final: true` result closes the segment and the next result starts a new one. The
+   * session joins the final segments (and the interim tail) into the turn's text. The iterable ends
+   * after the last final result once the audio iterable has ended.
    */
-  stream?(audio: AsyncIterable<Float32Array>, options: SttOptions): AsyncIterable<Transcript>;
+  stream?(audio: AsyncIterable<Float32Array>, options: SttStreamOptions): AsyncIterable<Transcript>;
+}
+
+export interface SttStreamOptions extends SttOptions {
+  /**
+   * Registers a listener the session calls at each pause inside the turn (`vad.speechPause`: the
+   * user has been silent for `pauseMs`). A recognizer that only finishes a segment on silence it
+   * detects itself (pocketsphinx) can finish the segment at once, so the end-of-turn decision has
+   * the text sooner. Recognizers that stream words may ignore it.
+   */
+  readonly onPause?: (listener: () => void) => void;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,12 +8,21 @@ import type { Guard } from '../session/actors.js';
 export interface TurnMetrics {
   readonly sessionId: string;
   readonly turnId: string;
-  readonly source: 'voice' | 'text';
-  /** End of user speech (VAD event) → first agent audio frame on the transport. */
+  readonly source: 'voice' | 'text' | 'idle';
+  /** What the user waits: the end of their last voiced window (audio edge) → first agent audio frame on the transport. Voice turns. */
+  readonly userStoppedToFirstAudioMs?: number;
+  /** Audio edge → the end-of-turn decision (the silence the decision waited). Voice turns. */
+  readonly endpointingMs?: number;
+  /** End-of-turn decision → first agent audio frame on the transport. Voice turns. */
   readonly speechEndToFirstAudioMs?: number;
-  readonly sttMs?: number;
+  /** Audio edge → the final transcript. Voice turns. */
+  readonly sttFinalLagMs?: number;
+  /** turn.start → first reply text. */
   readonly llmFirstTokenMs?: number;
+  /** First reply text → first agent audio frame. */
   readonly ttsFirstAudioMs?: number;
+  /** Whether a speculative reply was committed (`used`), thrown away (`discarded`) or not made (`off`). Voice turns. */
+  readonly preemptive?: 'used' | 'discarded' | 'off';
   readonly interrupted: boolean;
 }
 
@@ -39,7 +48,9 @@ export interface Hooks {
   /** The user stopped speaking: `durationMs` from the onset to the end of the last voiced window (audio time), `voicedMs` the voiced part of it (during a reply too). */
   onSpeechEnd?(event: { sessionId: string; durationMs: number; voicedMs: number }): void | Promise<void>;
   onTranscript?(event: { sessionId: string; text: string; final: boolean }): void | Promise<void>;
-  onTurnStart?(event: { sessionId: string; turnId: string; source: 'voice' | 'text' }): void | Promise<void>;
+  onTurnStart?(event: { sessionId: string; turnId: string; source: 'voice' | 'text' | 'idle' }): void | Promise<void>;
+  /** The user was silent for userIdleTimeoutMs while the agent listened (`prompts`: idle prompts made so far). */
+  onIdle?(event: { sessionId: string; prompts: number }): void | Promise<void>;
   onTurnEnd?(metrics: TurnMetrics): void | Promise<void>;
   onReply?(event: { sessionId: string; turnId: string; text: string; interrupted: boolean }): void | Promise<void>;
   onError?(event: { sessionId: string | undefined; code: string; message: string }): void | Promise<void>;

@@ -20,6 +20,7 @@ import { AudioBinding } from '../session/audio-binding.js';
 import type { SessionOptions } from '../session/config.js';
 import { relayMotion } from '../session/motion.js';
 import { createSession } from '../session/session.js';
+import type { TurnDetector } from '../turn/detector.js';
 import type { AudioTransport } from '../transport/audio-transport.js';
 import type { VadConfig } from '../vad/config.js';
 import type { SharedVad } from '../vad/shared-vad.js';
@@ -36,6 +37,8 @@ export interface SessionHostOptions {
   readonly systemPrompt?: string;
   readonly history?: readonly ChatMessage[];
   readonly session?: SessionOptions;
+  /** How likely the user has finished a turn (docs/turn-detection.md). Default: the lexical detector. */
+  readonly turnDetector?: TurnDetector;
   /** VAD settings and the shared model; `false` for a text-only session. */
   readonly vad: { readonly config?: Partial<VadConfig>; readonly shared?: SharedVad } | false;
   /** Rate of the agent audio frames sent to the transport. */
@@ -96,6 +99,9 @@ export class SessionHost {
         resumeToken: options.resumeToken,
         logger: this.#logger,
         ...(this.#audio.vadLogic === undefined ? {} : { vad: this.#audio.vadLogic }),
+        recorder: this.#audio.recorder,
+        ...(this.#audio.vadConfig === undefined ? {} : { prefixPaddingMs: this.#audio.vadConfig.prefixPaddingMs }),
+        ...(options.turnDetector === undefined ? {} : { turnDetector: options.turnDetector }),
         ...(options.motion === undefined ? {} : { motion: createMotionLinkActor({ ...options.motion, logger: this.#logger }) }),
         ...(options.tools === undefined ? {} : { tools: options.tools }),
         ...(options.language === undefined ? {} : { language: options.language }),
@@ -269,6 +275,9 @@ export class SessionHost {
         break;
       case 'turn.start':
         this.#hook('onTurnStart', { sessionId, turnId: String(event.replyId), source: event.source });
+        break;
+      case 'session.idle':
+        this.#hook('onIdle', { sessionId, prompts: event.prompts });
         break;
       case 'reply.done':
         this.#hook('onReply', { sessionId, turnId: String(event.replyId), text: event.text, interrupted: event.interrupted });

@@ -1,11 +1,19 @@
 /**
  * Turn metrics: timings of each reply, from the session's events and the moment its first audio
  * frame reached the transport. One tracker per session; it only observes (no I/O of its own).
+ * Voice turns (docs/protocol.md, `metrics.turn`):
  *
- *   speechEndToFirstAudioMs  vad.speechEnd → first agent audio frame on the transport (voice turns)
- *   sttMs                    vad.speechEnd → transcript.final (voice turns)
- *   llmFirstTokenMs          turn.start → first reply.delta
- *   ttsFirstAudioMs          first reply.delta → first agent audio frame on the transport
+ *   userStoppedToFirstAudioMs  audio edge (end of the user's last voiced window) → first agent audio frame
+ *   endpointingMs              audio edge → end-of-turn decision (turn.endpoint)
+ *   speechEndToFirstAudioMs    end-of-turn decision → first agent audio frame
+ *   sttFinalLagMs              audio edge → transcript.final
+ *   preemptive                 used | discarded | off
+ * All turns:
+ *   llmFirstTokenMs            turn.start → first reply.delta
+ *   ttsFirstAudioMs            first reply.delta → first agent audio frame
+ *
+ * The audio edge is placed in wall time from the decision: audio arrives in real time, so the edge
+ * was heard `endpointingMs` before the decision.
  *
  * A turn ends at its reply.done (finished or interrupted): that is when the metrics are reported.
  */
@@ -13,11 +21,18 @@ import type { SessionEmitted } from '../../machines/session-types.js';
 import type { ServerMessageOf } from '../protocol/messages.js';
 import type { TurnMetrics } from './hooks.js';
 
+interface UserTurn {
+  readonly edgeAt: number;
+  readonly decidedAt: number;
+  readonly endpointingMs: number;
+}
+
 interface TurnClock {
   readonly id: number;
-  readonly source: 'voice' | 'text';
-  readonly speechEndAt: number | undefined;
+  readonly source: 'voice' | 'text' | 'idle';
+  readonly user: UserTurn | undefined;
   readonly finalAt: number | undefined;
+  preemptive: 'used' | 'discarded' | 'off';
   readonly startAt: number;
   firstDeltaAt: number | undefined;
   firstFrameAt: number | undefined;
@@ -27,9 +42,10 @@ export class TurnMetricsTracker {
   readonly #sessionId: string;
   readonly #now: () => number;
   #turn: TurnClock | undefined;
-  /** When the user's last utterance ended, and when its final transcript came (not yet a turn). */
-  #speechEndAt: number | undefined;
+  /** The user's last end-of-turn decision and final transcript not yet answered; speculation seen meanwhile. */
+  #user: UserTurn | undefined;
   #finalAt: number | undefined;
+  #discarded = false;
 
   constructor(options: { readonly sessionId: string; readonly now: () => number }) {
     this.#sessionId = options.sessionId;
@@ -45,29 +61,22 @@ export class TurnMetricsTracker {
   /** Observes one session event; returns the metrics of the turn its `reply.done` ended. */
   observe(event: SessionEmitted): TurnMetrics | undefined {
     switch (event.type) {
-      case 'vad.speechEnd':
-        this.#speechEndAt = this.#now();
-        // A final transcript belongs to the utterance that ended before it.
-        this.#finalAt = undefined;
-        return undefined;
-      case 'transcript.final':
-        if (this.#speechEndAt !== undefined) this.#finalAt = this.#now();
-        return undefined;
-      case 'turn.start': {
-        const voice = event.source === 'voice';
-        this.#turn = {
-          id: event.replyId,
-          source: event.source,
-          speechEndAt: voice ? this.#speechEndAt : undefined,
-          finalAt: voice ? this.#finalAt : undefined,
-          startAt: this.#now(),
-          firstDeltaAt: undefined,
-          firstFrameAt: undefined,
-        };
-        this.#speechEndAt = undefined;
-        this.#finalAt = undefined;
+      case 'turn.endpoint': {
+        const now = this.#now();
+        this.#user = { edgeAt: now - event.endpointingMs, decidedAt: now, endpointingMs: event.endpointingMs };
         return undefined;
       }
+      case 'transcript.final':
+        this.#finalAt = this.#now();
+        return undefined;
+      case 'reply.preemptive':
+        if (event.outcome === 'discarded') this.#discarded = true;
+        // A committed speculation: its turn.start came just before.
+        if (event.outcome === 'used' && this.#turn?.id === event.replyId) this.#turn.preemptive = 'used';
+        return undefined;
+      case 'turn.start':
+        this.#turnStart(event.replyId, event.source, this.#discarded ? 'discarded' : 'off');
+        return undefined;
       case 'reply.delta': {
         const turn = this.#turn;
         if (turn !== undefined && turn.id === event.replyId && turn.firstDeltaAt === undefined) turn.firstDeltaAt = this.#now();
@@ -80,19 +89,40 @@ export class TurnMetricsTracker {
     }
   }
 
+  #turnStart(id: number, source: 'voice' | 'text' | 'idle', preemptive: 'used' | 'discarded' | 'off'): void {
+    const voice = source === 'voice';
+    this.#turn = {
+      id,
+      source,
+      user: voice ? this.#user : undefined,
+      finalAt: voice ? this.#finalAt : undefined,
+      preemptive,
+      startAt: this.#now(),
+      firstDeltaAt: undefined,
+      firstFrameAt: undefined,
+    };
+    this.#user = undefined;
+    this.#finalAt = undefined;
+    this.#discarded = false;
+  }
+
   #end(replyId: number, interrupted: boolean): TurnMetrics | undefined {
     const turn = this.#turn;
     if (turn === undefined || turn.id !== replyId) return undefined;
     this.#turn = undefined;
+    const user = turn.user;
+    const frame = turn.firstFrameAt;
     return {
       sessionId: this.#sessionId,
       turnId: String(replyId),
       source: turn.source,
       interrupted,
-      ...(turn.speechEndAt !== undefined && turn.firstFrameAt !== undefined ? { speechEndToFirstAudioMs: turn.firstFrameAt - turn.speechEndAt } : {}),
-      ...(turn.speechEndAt !== undefined && turn.finalAt !== undefined ? { sttMs: turn.finalAt - turn.speechEndAt } : {}),
+      ...(user !== undefined && frame !== undefined ? { userStoppedToFirstAudioMs: frame - user.edgeAt, speechEndToFirstAudioMs: frame - user.decidedAt } : {}),
+      ...(user !== undefined ? { endpointingMs: user.endpointingMs } : {}),
+      ...(user !== undefined && turn.finalAt !== undefined ? { sttFinalLagMs: Math.max(0, turn.finalAt - user.edgeAt) } : {}),
       ...(turn.firstDeltaAt !== undefined ? { llmFirstTokenMs: turn.firstDeltaAt - turn.startAt } : {}),
-      ...(turn.firstDeltaAt !== undefined && turn.firstFrameAt !== undefined ? { ttsFirstAudioMs: turn.firstFrameAt - turn.firstDeltaAt } : {}),
+      ...(turn.firstDeltaAt !== undefined && frame !== undefined ? { ttsFirstAudioMs: frame - turn.firstDeltaAt } : {}),
+      ...(turn.source === 'voice' ? { preemptive: turn.preemptive } : {}),
     };
   }
 }

@@ -15,6 +15,7 @@ import { DEFAULT_MAX_CLIENT_MESSAGE_BYTES } from '../protocol/codec.js';
 import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
 import { resolveSessionSettings, type SessionOptions } from '../session/config.js';
+import type { TurnDetector } from '../turn/detector.js';
 import type { MotionLinkOptions } from '../motion/link.js';
 import { MemorySessionStore, type SessionStore } from '../session/store.js';
 import { type VadConfig, resolveVadConfig } from '../vad/config.js';
@@ -48,8 +49,10 @@ export interface VoiceServerOptions {
   readonly vad?: Partial<VadConfig> | false;
   /** The shared Silero model; default the process-wide one. */
   readonly sharedVad?: SharedVad;
-  /** Turn-taking rules: interruption thresholds, history limits, reply settings. */
+  /** Turn-taking rules: interruption thresholds, end of turn, preemptive replies, idle, history limits, reply settings. */
   readonly turn?: Omit<SessionOptions, 'sessionTtlMs'>;
+  /** How likely the user has finished a turn (docs/turn-detection.md). Default: the lexical detector. */
+  readonly turnDetector?: TurnDetector;
   readonly session?: {
     /** How long a dropped session waits for a resume. Default 60 000 ms. */
     readonly ttlMs?: number;
@@ -135,10 +138,10 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535)) {
       throw new ConfigError('port', `must be an integer 0..65535, got ${String(options.port)}`);
     }
-    if (options.vad !== undefined && options.vad !== false) resolveVadConfig(options.vad);
+    const vadConfig = options.vad === false ? undefined : resolveVadConfig(options.vad ?? {});
     this.#ttlMs = positive('session.ttlMs', options.session?.ttlMs, 60_000);
-    // Validate the turn options now, not at the first connection.
-    resolveSessionSettings({ ...options.turn, sessionTtlMs: this.#ttlMs });
+    // Validate the turn options now, not at the first connection (the end of turn starts at the VAD's pause).
+    resolveSessionSettings({ ...options.turn, sessionTtlMs: this.#ttlMs }, vadConfig?.pauseMs);
     this.#options = options;
     this.#logger = options.logger ?? silentLogger();
     this.#registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.session?.limits });
@@ -385,6 +388,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       onHistory: (_changed, history) => writeRecord(history, 24 * 3_600_000),
       ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),
       ...(options.tools === undefined ? {} : { tools: options.tools }),
+      ...(options.turnDetector === undefined ? {} : { turnDetector: options.turnDetector }),
       ...(options.motion === undefined ? {} : { motion: options.motion }),
       ...(spec.history === undefined ? {} : { history: spec.history }),
       ...(spec.language === undefined ? {} : { language: spec.language }),

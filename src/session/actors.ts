@@ -5,7 +5,7 @@
 import { fromCallback, fromPromise } from 'xstate';
 import type { LlmActorEvent, LlmActorInput, PlayoutCommand, ToolResult, TtsActorEvent, TtsActorInput } from '../../machines/reply.js';
 import { isAbortError, isVoxError, ProviderError } from '../errors.js';
-import type { LlmProvider, PcmFloat, SttProvider, Tool, ToolCall, TtsProvider, WordTiming } from '../providers/types.js';
+import type { LlmProvider, Tool, ToolCall, TtsProvider, WordTiming } from '../providers/types.js';
 
 export interface ErrorInfo {
   readonly code: string;
@@ -35,13 +35,6 @@ export async function applyGuard(guard: Guard | undefined, input: GuardInput, si
   if (verdict.action === 'veto') return '';
   if (verdict.action === 'rewrite') return verdict.text;
   return input.text;
-}
-
-export function createSttActor(stt: SttProvider, language?: string, guard?: Guard) {
-  return fromPromise<string, { audio: PcmFloat }>(async ({ input, signal }) => {
-    const result = await stt.transcribe(input.audio, language === undefined ? { signal } : { signal, language });
-    return applyGuard(guard, { kind: 'user', text: result.text.trim() }, signal);
-  });
 }
 
 export function createLlmActor(llm: LlmProvider) {

@@ -10,10 +10,11 @@
  */
 import type { AnyActorLogic } from 'xstate';
 import { InboundPipeline } from '../audio/inbound.js';
+import { AudioRecorder } from '../audio/recorder.js';
 import type { Logger } from '../observability/logger.js';
 import type { AudioTransport } from '../transport/audio-transport.js';
 import { createVadActor } from '../vad/actor.js';
-import type { VadConfig } from '../vad/config.js';
+import { resolveVadConfig, type VadConfig } from '../vad/config.js';
 import type { SharedVad } from '../vad/shared-vad.js';
 import type { AudioSink } from './playout.js';
 
@@ -33,6 +34,10 @@ export class AudioBinding {
   readonly sink: AudioSink;
   /** The session's `vad` child, fed from whatever transport is attached; undefined when text-only. */
   readonly vadLogic: AnyActorLogic | undefined;
+  /** The inbound audio in the VAD's stream time, which the session's recognizer reads. */
+  readonly recorder = new AudioRecorder();
+  /** The VAD's effective settings (undefined when text-only). */
+  readonly vadConfig: VadConfig | undefined;
   readonly #options: AudioBindingOptions;
   readonly #vadListeners = new Set<(frame: Float32Array) => void>();
   #transport: AudioTransport | undefined;
@@ -53,6 +58,7 @@ export class AudioBinding {
       heardMs: (replyId) => (this.#heard !== undefined && this.#heard.replyId === replyId ? this.#heard.playedMs : undefined),
     };
     const vad = options.vad;
+    this.vadConfig = vad === false ? undefined : resolveVadConfig(vad.config);
     this.vadLogic =
       vad === false
         ? undefined
@@ -63,6 +69,7 @@ export class AudioBinding {
             },
             ...(vad.config === undefined ? {} : { config: vad.config }),
             ...(vad.shared === undefined ? {} : { vad: vad.shared }),
+            recorder: this.recorder,
             onError: (error) => options.logger.warn({ err: error }, 'VAD error'),
           });
   }

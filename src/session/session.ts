@@ -3,16 +3,28 @@
  * a transport, and the Motion Server link. The result is an ordinary XState actor.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { type AnyActorLogic, createActor, fromCallback } from 'xstate';
+import { type AnyActorLogic, createActor, fromCallback, fromPromise } from 'xstate';
 import { replyMachine } from '../../machines/reply.js';
-import { type MotionChildCommand, type SessionActorRef, sessionMachine, type VadChildCommand, type VadChildInput } from '../../machines/session.js';
+import {
+  type MotionChildCommand,
+  type SessionActorRef,
+  sessionMachine,
+  type TurnDetectorActorInput,
+  type TurnDetectorActorOutput,
+  type VadChildCommand,
+  type VadChildInput,
+} from '../../machines/session.js';
 import { type Clock, realClock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
-import { createLlmActor, createSttActor, createToolsActor, createTtsActor, type Guard } from './actors.js';
+import { AudioRecorder } from '../audio/recorder.js';
+import { clampProbability, endpointingDelayMs, type TurnDetector } from '../turn/detector.js';
+import { LexicalTurnDetector } from '../turn/lexical.js';
+import { createLlmActor, createToolsActor, createTtsActor, type Guard } from './actors.js';
 import { resolveSessionSettings, type SessionOptions } from './config.js';
 import { type AudioSink, createPlayoutLogic } from './playout.js';
+import { createRecognizer } from './recognizer.js';
 
 export interface SessionDependencies {
   readonly providers: Providers;
@@ -31,6 +43,14 @@ export interface SessionDependencies {
   readonly voice?: string;
   /** Vetoes or rewrites a transcribed user turn, and each reply segment before it is spoken. */
   readonly guard?: Guard;
+  /** The inbound audio the `vad` child writes (src/audio/recorder.ts): what the recognizer reads. Default: a fresh one (nothing heard). */
+  readonly recorder?: AudioRecorder;
+  /** Audio before an onset that belongs to the utterance (the VAD's prefixPaddingMs). Default 320. */
+  readonly prefixPaddingMs?: number;
+  /** Decides how likely the user has finished (docs/turn-detection.md). Default: LexicalTurnDetector. */
+  readonly turnDetector?: TurnDetector;
+  /** After the end of turn, how long the final transcript may take. Default 5000 ms (the session option `sttTimeoutMs`). */
+  readonly sttTimeoutMs?: number;
 }
 
 export interface SessionSpec {
@@ -74,10 +94,27 @@ export function createSessionLogic(deps: SessionDependencies) {
     },
   });
   const token = deps.resumeToken;
+  const recognizer = createRecognizer({
+    stt: deps.providers.stt,
+    recorder: deps.recorder ?? new AudioRecorder(),
+    prefixPaddingMs: deps.prefixPaddingMs ?? 320,
+    sttTimeoutMs: deps.sttTimeoutMs ?? 5000,
+    clock,
+    ...(deps.language === undefined ? {} : { language: deps.language }),
+    ...(deps.guard === undefined ? {} : { guard: deps.guard }),
+  });
+  const detector = deps.turnDetector ?? new LexicalTurnDetector();
+  const turnDetector = fromPromise<TurnDetectorActorOutput, TurnDetectorActorInput>(async ({ input, signal }) => {
+    const probability = clampProbability(
+      await detector.endOfTurnProbability({ text: input.text, audio: recognizer.audioOf(input.utterance), history: input.history, signal }),
+    );
+    return { probability, delayMs: endpointingDelayMs(probability, input) };
+  });
   return sessionMachine.provide({
     actors: {
       vad: (deps.vad ?? noVad) as typeof noVad,
-      stt: createSttActor(deps.providers.stt, deps.language, deps.guard),
+      stt: recognizer.logic,
+      turnDetector,
       reply,
       motion: (deps.motion ?? noMotion) as typeof noMotion,
     },
@@ -97,9 +134,10 @@ export type SessionLogic = ReturnType<typeof createSessionLogic>;
 /** Creates (does not start) a session actor. */
 export function createSession(deps: SessionDependencies, spec: SessionSpec = {}): SessionActorRef {
   const settings = resolveSessionSettings(spec.options);
-  const logic = createSessionLogic(deps);
+  const logic = createSessionLogic({ ...deps, sttTimeoutMs: deps.sttTimeoutMs ?? settings.sttTimeoutMs });
   const input = {
     settings,
+    streamingStt: typeof deps.providers.stt.stream === 'function',
     tools: (deps.tools ?? []).map(({ name, description, parameters }) => ({ name, description, parameters })),
     ...(spec.systemPrompt === undefined ? {} : { systemPrompt: spec.systemPrompt }),
     ...(spec.history === undefined ? {} : { history: spec.history }),

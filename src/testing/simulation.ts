@@ -21,8 +21,10 @@ import type { Guard } from '../session/actors.js';
 import type { SessionOptions } from '../session/config.js';
 import { createSession, newResumeToken } from '../session/session.js';
 import { CallLedger, FakeLlm, type FakeLlmOptions, FakeStt, FakeTts, type FakeTtsOptions, type FailurePlan } from '../providers/fake/index.js';
-import type { ChatMessage, PcmFloat, Providers, Tool } from '../providers/types.js';
+import type { ChatMessage, PcmFloat, Providers, SttProvider, Tool } from '../providers/types.js';
 import { withResilience, type ResilienceOptions } from '../providers/resilience/index.js';
+import { AudioRecorder } from '../audio/recorder.js';
+import type { TurnDetector } from '../turn/detector.js';
 import { VirtualClock } from './virtual-clock.js';
 
 export type SimRecord =
@@ -42,7 +44,17 @@ export interface SimulationOptions {
   readonly respond?: FakeLlmOptions['respond'];
   readonly llm?: Omit<FakeLlmOptions, 'respond' | 'clock' | 'ledger'>;
   readonly tts?: Omit<FakeTtsOptions, 'clock' | 'ledger'>;
-  readonly stt?: { readonly latencyMs?: number | ((call: number) => number); readonly fail?: FailurePlan };
+  readonly stt?: {
+    readonly latencyMs?: number | ((call: number) => number);
+    readonly fail?: FailurePlan;
+    /**
+     * A streaming recognizer (like Google's): each voiced stretch of the turn becomes a final segment
+     * `finalLagMs` of audio after its voice stops (default 150). Without it the fake is batch-only.
+     */
+    readonly streaming?: boolean | { readonly finalLagMs?: number };
+  };
+  /** The end-of-turn detector. Default: the lexical one. */
+  readonly turnDetector?: TurnDetector;
   /**
    * Wrap the fakes in the production timeout/retry layer (`withResilience`) on the virtual clock, so
    * a provider that hangs times out as it would in a server. Default: unwrapped.
@@ -77,6 +89,8 @@ export class Simulation {
   readonly tts: FakeTts;
   readonly actor: SessionActorRef;
   readonly vadConfig: VadConfig;
+  /** The inbound audio as the VAD heard it (what the recognizer reads). */
+  readonly recorder = new AudioRecorder();
   #seq = 0;
   /** Text of each utterance the user spoke, by marker id (1-based). */
   #utterances: string[] = [];
@@ -101,6 +115,8 @@ export class Simulation {
     });
     this.llm = new FakeLlm({ clock, ledger: this.ledger, respond: options.respond ?? defaultRespond, ...options.llm });
     this.tts = new FakeTts({ clock, ledger: this.ledger, ...options.tts });
+    const streaming = options.stt?.streaming;
+    if (streaming !== undefined && streaming !== false) this.#addStreaming(this.stt, streaming === true ? 150 : (streaming.finalLagMs ?? 150));
     const sampleRate = options.outputSampleRate ?? this.tts.sampleRate;
     const resilience = options.resilience;
     const wrap = <P extends Providers[keyof Providers]>(provider: P): P =>
@@ -127,6 +143,9 @@ export class Simulation {
             : { heardMs: (replyId: number) => Math.max(0, (this.#framesSent.get(replyId) ?? 0) - (this.#heardLag ?? 0)) * 20 }),
         },
         vad: this.#vadLogic(),
+        recorder: this.recorder,
+        prefixPaddingMs: this.vadConfig.prefixPaddingMs,
+        ...(options.turnDetector === undefined ? {} : { turnDetector: options.turnDetector }),
         clock,
         resumeToken: this.resumeToken,
         ...(options.tools === undefined ? {} : { tools: options.tools }),
@@ -167,10 +186,14 @@ export class Simulation {
           const marker = this.#connected ? this.#markerIn(from, from + VAD_FRAME_MS) : 0;
           window.fill(marker / 1_000_000);
           windows += 1;
-          if (this.#connected) detector.process(marker > 0 ? 0.9 : 0.05, window);
+          if (this.#connected) {
+            this.recorder.write(window);
+            detector.process(marker > 0 ? 0.9 : 0.05, window);
+          }
         }
       };
-      const busy = (): boolean => this.#voicing || detector.speaking || detector.pending;
+      // Also while a recognizer reads the turn's audio (it must hear the silence after the voice).
+      const busy = (): boolean => this.#voicing || detector.speaking || detector.pending || this.actor.getSnapshot().context.open !== undefined;
       const tick = (): void => {
         timer = undefined;
         processUpTo(clock.now());
@@ -188,6 +211,7 @@ export class Simulation {
         if (command.type !== 'vad.reset') return;
         processUpTo(clock.now());
         detector = new SpeechDetector(this.vadConfig, (event) => sendBack(event), input.voicedMarksMs);
+        this.recorder.reset();
         schedule();
       });
       return () => {
@@ -207,6 +231,34 @@ export class Simulation {
 
   #record(record: SimRecordBody): void {
     this.records.push({ ...record, seq: this.#seq++, t: this.clock.now() } as SimRecord);
+  }
+
+  /**
+   * Makes the fake STT stream: it reads the turn's audio as the VAD hears it, and each voiced
+   * stretch becomes a final segment once `finalLagMs` of silence followed it (or the audio ended).
+   */
+  #addStreaming(stt: FakeStt, finalLagMs: number): void {
+    const texts = (ids: readonly number[]): string => ids.map((id) => this.#utterances[id - 1] ?? '').filter((t) => t.length > 0).join(' ');
+    (stt as { stream?: SttProvider['stream'] }).stream = async function* (audio) {
+      let ids: number[] = [];
+      let silentSamples = 0;
+      for await (const chunk of audio) {
+        for (let i = 0; i < chunk.length; i += SILERO_WINDOW) {
+          const id = Math.round((chunk[i] ?? 0) * 1_000_000);
+          if (id > 0) {
+            if (ids.at(-1) !== id) ids.push(id);
+            silentSamples = 0;
+          } else if (ids.length > 0) {
+            silentSamples += Math.min(SILERO_WINDOW, chunk.length - i);
+            if ((silentSamples / 16_000) * 1000 >= finalLagMs) {
+              yield { text: texts(ids), final: true };
+              ids = [];
+            }
+          }
+        }
+      }
+      if (ids.length > 0) yield { text: texts(ids), final: true };
+    };
   }
 
   /** What the fake STT hears: the texts of the utterances whose voice is in the audio, in order. */
@@ -282,10 +334,11 @@ export class Simulation {
     this.speechEnd(text);
   }
 
-  /** An interim transcript from a streaming STT. */
+  /** An interim transcript of the utterance being heard, as a streaming recognizer sends it. */
   partial(text: string): void {
     this.#input('partial', text);
-    this.actor.send({ type: 'stt.partial', text });
+    const utterance = this.actor.getSnapshot().context.open ?? -1;
+    this.actor.send({ type: 'stt.partial', utterance, text, stable: false, atMs: this.recorder.positionMs });
   }
 
   type(text: string): void {

@@ -11,6 +11,7 @@
 import { fromCallback, type CallbackActorLogic, type EventObject } from 'xstate';
 import { VadError } from '../errors.js';
 import type { VadConfig } from './config.js';
+import type { AudioRecorder } from '../audio/recorder.js';
 import type { SharedVad } from './shared-vad.js';
 import { VadStream, type VadEvent } from './vad-stream.js';
 
@@ -22,6 +23,8 @@ export interface VadActorOptions {
   readonly voicedMarksMs?: readonly number[];
   /** Defaults to the process-wide shared model. */
   readonly vad?: SharedVad;
+  /** Also gets every frame, in the VAD's audio-stream time (reset when the stream reopens): what the recognizer reads. */
+  readonly recorder?: AudioRecorder;
   /** Also told about every error (after it was sent back as `vad.error`), e.g. for logging. */
   onError?(error: VadError): void;
 }
@@ -55,8 +58,10 @@ export function createVadActor(options: VadActorOptions): CallbackActorLogic<Eve
           else sendBack(event);
         },
       });
+    options.recorder?.reset();
     let stream = open();
     const unsubscribe = options.subscribe((frame) => {
+      options.recorder?.write(frame);
       try {
         stream.push(frame);
       } catch (error) {
@@ -68,6 +73,7 @@ export function createVadActor(options: VadActorOptions): CallbackActorLogic<Eve
     receive((event) => {
       if (event.type !== 'vad.reset') return;
       stream.close();
+      options.recorder?.reset();
       stream = open();
     });
     return () => {

@@ -57,6 +57,8 @@ export interface VadSpeechPauseEvent {
   readonly type: 'vad.speechPause';
   readonly atMs: number;
   readonly voicedMs: number;
+  /** Silence from atMs to the window that decided the pause (pauseMs, whole windows): the event's own audio time is atMs + silenceMs. */
+  readonly silenceMs: number;
 }
 
 /** A voiced window after a speechPause, before the utterance ended; atMs = its start. */
@@ -79,6 +81,8 @@ export interface VadSpeechEndEvent {
   readonly atMs: number;
   readonly durationMs: number;
   readonly voicedMs: number;
+  /** Silence from atMs to the window that decided the end (minSilenceMs; 0 at maxSpeechMs): the event's own audio time is atMs + silenceMs. */
+  readonly silenceMs: number;
   readonly audio: VadAudio;
 }
 
@@ -214,7 +218,12 @@ export class SpeechDetector {
           const run = ++this.#silenceRun;
           if (run === this.#pause) {
             this.#phase = 'paused';
-            this.#emit({ type: 'vad.speechPause', atMs: (this.#lastSpeech + 1) * VAD_FRAME_MS, voicedMs: this.#voiced * VAD_FRAME_MS });
+            this.#emit({
+              type: 'vad.speechPause',
+              atMs: (this.#lastSpeech + 1) * VAD_FRAME_MS,
+              voicedMs: this.#voiced * VAD_FRAME_MS,
+              silenceMs: run * VAD_FRAME_MS,
+            });
           }
           if (run >= this.#minSilence) this.#end();
         }
@@ -278,6 +287,7 @@ export class SpeechDetector {
       atMs: endMs,
       durationMs: endMs - startMs,
       voicedMs: this.#voiced * VAD_FRAME_MS,
+      silenceMs: Math.max(0, this.#index - (this.#lastSpeech + 1)) * VAD_FRAME_MS,
       audio: { samples, sampleRate: SILERO_SAMPLE_RATE },
     });
   }

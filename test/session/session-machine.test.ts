@@ -162,7 +162,9 @@ describe('session machine in virtual time', () => {
     await sim.say('a table', 500);
     await sim.advance(5_000);
     expect(sim.history[0]).toEqual({ role: 'user', content: 'I would like a table' });
-    expect(sim.stt.ledger.count('stt', 'aborted')).toBe(1);
+    // Each utterance is transcribed once (nothing is thrown away); one transcript.final for the turn.
+    expect(sim.stt.ledger.count('stt', 'aborted')).toBe(0);
+    expect(sim.emitted('transcript.final')).toEqual([{ type: 'transcript.final', text: 'I would like a table' }]);
   });
 
   it('transport loss suspends; resume with the token restores the reply and history; a wrong token is refused', async () => {

@@ -74,7 +74,7 @@ describe('SpeechDetector', () => {
   it('pause then speechEnd: the pause comes pauseMs into the silence, the end minSilenceMs into it', () => {
     const events = detect([...silence(2), ...speech(10), ...silence(20)]);
     const [pause, end] = [only(events, 'vad.speechPause'), only(events, 'vad.speechEnd')];
-    expect(pause).toEqual([{ type: 'vad.speechPause', atMs: 384, voicedMs: 320, at: 384 + 192 }]);
+    expect(pause).toEqual([{ type: 'vad.speechPause', atMs: 384, voicedMs: 320, silenceMs: 192, at: 384 + 192 }]);
     expect(end).toHaveLength(1);
     expect(end[0]).toMatchObject({ atMs: 384, at: 384 + 480 });
     expect(events.indexOf(pause[0]!)).toBeLessThan(events.indexOf(end[0]!));
@@ -86,10 +86,10 @@ describe('SpeechDetector', () => {
     expect(events.map(plain)).toEqual([
       { type: 'vad.onset', atMs: 0, at: 32 },
       { type: 'vad.speechStart', atMs: 0, voicedMs: 64, at: 64 },
-      { type: 'vad.speechPause', atMs: 320, voicedMs: 320, at: 320 + 192 },
+      { type: 'vad.speechPause', atMs: 320, voicedMs: 320, silenceMs: 192, at: 320 + 192 },
       { type: 'vad.speechResume', atMs: 576, voicedMs: 352, at: 608 },
-      { type: 'vad.speechPause', atMs: 736, voicedMs: 480, at: 736 + 192 },
-      { type: 'vad.speechEnd', atMs: 736, durationMs: 736, voicedMs: 480, audio: undefined, at: 736 + 480 },
+      { type: 'vad.speechPause', atMs: 736, voicedMs: 480, silenceMs: 192, at: 736 + 192 },
+      { type: 'vad.speechEnd', atMs: 736, durationMs: 736, voicedMs: 480, silenceMs: 480, audio: undefined, at: 736 + 480 },
     ]);
   });
 
