@@ -16,10 +16,12 @@ export {
 } from './resilience.js';
 export {
   OpenAiLlm,
+  OpenAiRealtimeStt,
   OpenAiStt,
   OpenAiTts,
   type OpenAiClientOptions,
   type OpenAiLlmOptions,
+  type OpenAiRealtimeSttOptions,
   type OpenAiSttOptions,
   type OpenAiTtsOptions,
 } from './openai/index.js';

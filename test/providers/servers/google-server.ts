@@ -71,6 +71,8 @@ export function status(code: grpc.status, details: string): grpc.ServiceError {
 export class GoogleServer {
   readonly #server = new grpc.Server();
   readonly recognizeHandlers: RecognizeHandler[] = [];
+  /** Serves the StreamingRecognize calls `recognizeHandlers` has no handler for. Default: `echoRecognizer()`. */
+  defaultRecognizeHandler: RecognizeHandler | undefined;
   readonly synthesizeHandlers: SynthesizeHandler[] = [];
   readonly synthesizeRequests: SynthesizeRequest[] = [];
   /** Every StreamingRecognize call: its requests and how it ended. */
@@ -115,7 +117,7 @@ export class GoogleServer {
           requests.end();
         });
         call.on('error', () => requests.end());
-        const handler = this.recognizeHandlers.shift() ?? echoRecognizer();
+        const handler = this.recognizeHandlers.shift() ?? this.defaultRecognizeHandler ?? echoRecognizer();
         void Promise.resolve(handler(call, requests)).catch((error: unknown) => fail(call, status(grpc.status.INTERNAL, String(error))));
       },
     });
