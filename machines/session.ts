@@ -421,6 +421,12 @@ export const sessionMachine = setup({
                   target: 'hearing',
                   actions: ['openUtterance', { type: 'tellRecognizerOpen', params: ({ event }) => ({ atMs: event.atMs }) }, 'resetIdle'],
                 },
+                // An onset that came while the previous turn was being decided, confirmed after the
+                // decision: it is a turn of its own, heard from its onset.
+                'vad.speechStart': {
+                  target: 'hearing',
+                  actions: ['openUtterance', { type: 'tellRecognizerOpen', params: ({ event }) => ({ atMs: event.atMs }) }, 'markSpoke', 'resetIdle'],
+                },
               },
             },
             // The user is speaking (or an onset is not confirmed yet).

@@ -84,10 +84,14 @@ export function createRecognizer(options: RecognizerOptions) {
       send({ type: 'stt.partial', utterance: u.id, text, stable, atMs: options.recorder.positionMs });
     };
 
+    // Where the last finished utterance's audio ended: the padding of the next one never reaches
+    // back into it (its words were already transcribed). Positions restart when the recorder does.
+    let finishedAtMs = 0;
     const open = (id: number, atMs: number): void => {
       if (live.has(id)) return;
       const controller = new AbortController();
-      const reader = options.recorder.read(atMs - options.prefixPaddingMs);
+      if (finishedAtMs > options.recorder.positionMs) finishedAtMs = 0;
+      const reader = options.recorder.read(Math.max(atMs - options.prefixPaddingMs, Math.min(finishedAtMs, atMs)));
       const u: Utterance = {
         id,
         controller,
@@ -157,6 +161,7 @@ export function createRecognizer(options: RecognizerOptions) {
     };
 
     const finish = async (u: Utterance): Promise<void> => {
+      finishedAtMs = options.recorder.positionMs;
       u.stop();
       const signal = u.controller.signal;
       let text: string;

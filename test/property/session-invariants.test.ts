@@ -35,7 +35,9 @@ type Step =
   /** Once the agent's audio plays, the user speaks (a real interruption, or a backchannel when short). */
   | { kind: 'talkOver'; thenMs: number; ms: number }
   /** The socket drops and the client comes back after a while (with the right token). */
-  | { kind: 'reconnect'; afterMs: number };
+  | { kind: 'reconnect'; afterMs: number }
+  /** The user stops, hesitates (a pause the end of turn may or may not wait out), and goes on. */
+  | { kind: 'hesitate'; ms: number; gapMs: number };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: 'speechStart' as const }) },
@@ -51,6 +53,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('awaitAudio' as const), thenMs: fc.integer({ min: 0, max: 1_500 }) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('talkOver' as const), thenMs: fc.integer({ min: 0, max: 1_500 }), ms: fc.integer({ min: 20, max: 2_000 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('reconnect' as const), afterMs: fc.integer({ min: 0, max: 1_500 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('hesitate' as const), ms: fc.integer({ min: 300, max: 1_500 }), gapMs: fc.integer({ min: 150, max: 900 }) }) },
 );
 
 const failureArb = fc.array(
@@ -203,6 +206,12 @@ async function run(scenario: Scenario): Promise<void> {
       case 'wait':
         await sim.advance(step.ms);
         break;
+      case 'hesitate':
+        if (sim.speaking) break;
+        await sim.say(nextUserText(), step.ms);
+        await sim.advance(step.gapMs);
+        if (!sim.speaking) await sim.say(nextUserText(), step.ms);
+        break;
       case 'type':
         sim.type(nextUserText());
         break;
@@ -210,8 +219,10 @@ async function run(scenario: Scenario): Promise<void> {
         sim.interrupt();
         break;
       case 'partial':
-        // A streaming STT sends interim text only while it hears the user.
-        if (sim.voice !== 'silent') sim.partial(Array.from({ length: step.words }, () => (step.backchannel ? 'yeah' : 'wait')).join(' '));
+        // Interim text, only while the user is heard. With the streaming fake the recognizer sends
+        // its own results (an injected one would contradict it), so this is the batch case's stand-in
+        // for a streaming recognizer's interims (the words rule of barge-in).
+        if (sim.voice !== 'silent' && !scenario.streaming) sim.partial(Array.from({ length: step.words }, () => (step.backchannel ? 'yeah' : 'wait')).join(' '));
         break;
       case 'awaitAudio':
         for (let waited = 0; waited < 5_000 && sim.state !== 'speaking' && sim.state !== 'closed'; waited += 50) await sim.advance(50);
@@ -269,10 +280,6 @@ async function run(scenario: Scenario): Promise<void> {
   await sim.advance(120_000);
   const settled = sim.state;
   if (settled !== 'closed') {
-    if (process.env['PROPERTY_REPLAY'] !== undefined && settled !== 'listening') {
-      for (const r of sim.records) if (r.kind !== 'frame') console.log(r.t, JSON.stringify(r.kind === 'emit' ? r.event : r).slice(0, 160));
-      console.log(JSON.stringify(sim.actor.getSnapshot().value));
-    }
     cover('invariant 3: settled in listening');
     expect(settled).toBe('listening');
     expect(sim.voice).toBe('silent');
@@ -325,14 +332,25 @@ async function run(scenario: Scenario): Promise<void> {
   const ids = (m: ChatMessage) => words(m.content.toLowerCase()).map((w) => Number(w.replace(/^(u|yeah)/, '')));
   const userMessages = history.filter((m) => m.role === 'user');
   const allIds = userMessages.flatMap(ids);
-  expect(new Set(allIds).size).toBe(allIds.length);
+  // (A voiced stretch longer than the VAD's maxSpeechMs is cut into two utterances, and the fake
+  // recognizer, which knows only the stretch's whole text, hears that text in both.)
+  const cutByMaxSpeech = sim.emitted('vad.speechEnd').some((e) => e.durationMs >= sim.vadConfig.maxSpeechMs);
+  if (!cutByMaxSpeech) expect(new Set(allIds).size).toBe(allIds.length);
   for (const group of [userMessages.filter((m) => typed.has(m.content)), userMessages.filter((m) => !typed.has(m.content))]) {
     const lastIds = group.map((m) => Math.max(...ids(m)));
     for (let i = 1; i < lastIds.length; i++) expect(lastIds[i]).toBeGreaterThan(lastIds[i - 1] as number);
   }
   if (userMessages.length >= 2) cover('invariant 2: several user turns in order');
+  // A turn's transcript.final is what it heard: its words are user messages' words, in order (text
+  // typed while it was transcribed may sit between its parts in the history).
+  const userWords = userMessages.flatMap((m) => words(m.content));
+  let at = 0;
   for (const final of sim.emitted('transcript.final')) {
-    expect(history.some((m) => m.role === 'user' && m.content === final.text)).toBe(true);
+    for (const word of words(final.text)) {
+      while (at < userWords.length && userWords[at] !== word) at++;
+      expect(at < userWords.length, `"${final.text}" is in the history`).toBe(true);
+      at++;
+    }
   }
 
   // Speculative replies: a discarded one left no trace — no audio, no text, no tool call, no reply.done
@@ -400,11 +418,22 @@ describe('session invariants (fast-check, virtual time, real turn detector)', ()
   it(`hold for any interleaving of user input, transport loss and provider behaviour (${RUNS} runs)`, async () => {
     // PROPERTY_REPLAY='<counterexample JSON>' replays one failing scenario (fast-check prints it).
     const replay = process.env['PROPERTY_REPLAY'];
+    if (replay !== undefined) {
+      const [scenario] = JSON.parse(replay.replace(/undefined/g, 'null').replace(/"heardLagFrames":null/, '"heardLagFrames":0')) as [Scenario];
+      try {
+        await run(scenario);
+      } catch (error) {
+        const sim = (globalThis as { lastSim?: Simulation }).lastSim;
+        for (const r of sim?.records ?? []) if (r.kind !== 'frame') console.log(r.t, JSON.stringify(r.kind === 'emit' ? r.event : r).slice(0, 160));
+        console.log(JSON.stringify(sim?.history));
+        throw error;
+      }
+      return;
+    }
     await fc.assert(
       fc.asyncProperty(scenarioArb, run),
-      replay === undefined ? { numRuns: RUNS } : { numRuns: 1, examples: [JSON.parse(replay.replace(/undefined/g, 'null').replace(/"heardLagFrames":null/, '"heardLagFrames":0')) as [Scenario]] },
+      { numRuns: RUNS },
     );
-    if (replay !== undefined) return;
     // Every invariant was really exercised, not just vacuously true.
     for (const label of [
       'invariant 1: audio cut by a cancel',

@@ -70,6 +70,23 @@ describe('end of turn', () => {
     expect(detector.calls[0]?.audio.samples.length).toBeGreaterThan(0.8 * 16_000);
   });
 
+  it('speech whose onset comes just before the decision and is confirmed after it is heard as the next turn', async () => {
+    const sim = new Simulation({
+      stt: { streaming: true },
+      vad: { minSilenceMs: 256 },
+      session: { minEndpointingMs: 300, preemptive: false },
+      respond: one('Sure.'),
+    }).start();
+    // Voice ends at 800 ms: the VAD ends the utterance at 1056 ms, the decision is due at 1100 ms.
+    await sim.say('Book a table.', 800);
+    await sim.advance(260);
+    // Onset at the end of the window 1056–1088 ms, confirmed (minSpeechMs) at 1120 ms: after the decision.
+    await sim.say('For two.', 600);
+    await sim.advance(4_000);
+    expect(sim.emitted('turn.endpoint').map((e) => e.endpointingMs)).toEqual([300, 300]);
+    expect(sim.history.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(['Book a table.', 'For two.']);
+  });
+
   it('validates the endpointing settings', () => {
     expect(() => resolveSessionSettings({ minEndpointingMs: 900, maxEndpointingMs: 500 })).toThrow(ConfigError);
     expect(() => resolveSessionSettings({ minEndpointingMs: 150 }, 192)).toThrow(/pauseMs/);
