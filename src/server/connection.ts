@@ -268,7 +268,11 @@ export class ClientConnection {
 
   #bind(host: SessionHost, audio: NegotiatedAudio): void {
     this.#host = host;
-    host.attach((message) => this.#send(message));
+    // A session that ends by itself (idle, a fatal error) closes its connection, normally.
+    host.attach(
+      (message) => this.#send(message),
+      (reason) => this.#close(CLOSE_NORMAL, `session closed: ${reason}`),
+    );
     if (audio.transport === 'websocket') {
       this.#wsAudio = new WebSocketAudioTransport(this.#socket, { sampleRate: audio.sampleRate, logger: this.#logger });
       host.setTransport(this.#wsAudio);

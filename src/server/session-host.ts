@@ -69,6 +69,7 @@ export class SessionHost {
   readonly #encoder: SessionEventEncoder;
   readonly #metrics: TurnMetricsTracker;
   #send: MessageSender | undefined;
+  #onEnded: ((reason: string) => void) | undefined;
   #unrelayMotion: (() => void) | undefined;
   #closed = false;
   #closeReason = 'closed';
@@ -167,8 +168,10 @@ export class SessionHost {
   }
 
   /** A client connection now speaks for this session. */
-  attach(send: MessageSender): void {
+  /** The connection of the client: its messages go to `send`; `onEnded` is told when the session ends by itself (idle, an error). */
+  attach(send: MessageSender, onEnded?: (reason: string) => void): void {
     this.#send = send;
+    this.#onEnded = onEnded;
   }
 
   /** Routes audio both ways through `transport` (replacing any previous one). */
@@ -179,6 +182,7 @@ export class SessionHost {
   /** The client's connection went away: the session waits for a resume (or its TTL). */
   detach(): void {
     this.#send = undefined;
+    this.#onEnded = undefined;
     this.#audio.detach();
     if (!this.#closed) this.#input({ type: 'transport.lost' });
   }
@@ -302,5 +306,8 @@ export class SessionHost {
     this.#unrelayMotion = undefined;
     this.#audio.close();
     this.#options.onClosed(this);
+    const ended = this.#onEnded;
+    this.#onEnded = undefined;
+    ended?.(this.#closeReason);
   }
 }

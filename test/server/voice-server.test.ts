@@ -105,6 +105,26 @@ describe('VoiceServer sessions over WebSocket', () => {
     expect(llm.requests[0]?.[0]).toEqual({ role: 'system', content: 'You are a terse host.' });
   });
 
+  it('an idle user gets session.idle, one re-prompt through the LLM, then the session closes with reason idle', async () => {
+    const { url, llm } = await start({ reply: 'Are you still there?', turn: { userIdleTimeoutMs: 300, maxIdlePrompts: 1 } });
+    const c = client(url);
+    await c.hello();
+    expect(await c.next('session.idle')).toEqual({ type: 'session.idle', prompts: 0 });
+    expect((await c.next('reply.done'))['text']).toBe('Are you still there?');
+    expect(llm.requests[0]?.at(-1)).toMatchObject({ role: 'system' });
+    await c.next('session.idle', (m) => m['prompts'] === 1);
+    expect(await c.closed()).toBe(1000);
+    expect(c.of('session.state').at(-1)).toMatchObject({ state: 'closed' });
+  });
+
+  it('invalid end-of-turn settings fail at construction with a ConfigError naming the field', () => {
+    const providers = { stt: new FakeStt({ recognize: () => '' }), llm: new FakeLlm({ respond: () => [] }), tts: new FakeTts() };
+    expect(() => new VoiceServer({ providers, turn: { minEndpointingMs: 900, maxEndpointingMs: 500 } })).toThrow(/minEndpointingMs/);
+    // The decision starts at the VAD's pause: minEndpointingMs must come after it.
+    expect(() => new VoiceServer({ providers, vad: { pauseMs: 256 }, turn: { minEndpointingMs: 200 } })).toThrow(/pauseMs/);
+    expect(() => new VoiceServer({ providers, vad: { pauseMs: 256 }, turn: { minEndpointingMs: 300 } })).not.toThrow();
+  });
+
   it('speech streamed at real time over websocket audio is detected, transcribed and answered', async () => {
     const spoken: number[] = [];
     const transcripts: string[] = [];
