@@ -1,7 +1,8 @@
 /**
  * `voxstate demo`: a scripted conversation through the real session actor, in virtual time, with
  * the fake providers. It prints every state change, each turn and the final history, so you can see
- * the statechart at work (barge-in, a backchannel that does not cut the reply, a typed turn, a
+ * the statechart at work (the end of turn waiting out a thinking pause, speculative replies, barge-in,
+ * a backchannel that does not cut the reply, a typed turn, a
  * dropped and resumed connection) without a microphone or an API key. The user's voice goes through
  * the real turn detector, so every VAD event has the timing the real VAD gives it.
  */
@@ -41,6 +42,10 @@ function describe(record: SimRecord): string | undefined {
       if (e.type === 'interruption.false') return `${at}  event      false interruption (${e.voicedMs} ms voiced): the agent goes on where it paused`;
       if (e.type === 'interruption.confirmed') return `${at}  event      interruption confirmed by ${e.by} (${e.voicedMs} ms voiced)`;
       if (e.type === 'vad.speechEnd') return `${at}  vad        end of speech (${e.voicedMs} ms voiced of ${e.durationMs} ms)`;
+      if (e.type === 'transcript.partial') return `${at}  hearing    "${e.text}"`;
+      if (e.type === 'turn.endpoint')
+        return `${at}  turn       ends ${e.endpointingMs} ms after the voice stopped (${e.by}${e.probability === undefined ? '' : `, p=${e.probability.toFixed(2)}`})`;
+      if (e.type === 'reply.preemptive') return `${at}  agent      speculative reply ${e.replyId} ${e.outcome}`;
       return `${at}  event      ${e.type}`;
     }
     case 'frame':
@@ -55,7 +60,8 @@ export async function runDemo(out: Out): Promise<void> {
 
   const sim = new Simulation({
     respond,
-    stt: { latencyMs: 180 },
+    // A streaming recognizer: each stretch of speech is a final segment 150 ms after the voice stops.
+    stt: { latencyMs: 180, streaming: true },
     llm: { firstTokenMs: 250, tokenIntervalMs: 15 },
     tts: { firstChunkMs: 120, msPerWord: 220 },
     session: { sessionTtlMs: 30_000 },
@@ -64,7 +70,10 @@ export async function runDemo(out: Out): Promise<void> {
 
   await sim.say('hello', 900);
   await sim.advance(6_000);
-  await sim.say('a table for two tomorrow at seven', 2_100);
+  // A thinking pause after "for": the end of turn waits it out (the lexical detector), one turn.
+  await sim.say('a table for', 900);
+  await sim.advance(700);
+  await sim.say('two tomorrow at seven', 1_200);
   await sim.advance(2_000); // the agent is speaking…
   // "yeah": 420 ms of voice, under the 600 ms of voiced speech an interruption needs. The agent
   // pauses at its first voiced window and resumes 600 ms after the user's pause.
