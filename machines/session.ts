@@ -201,6 +201,8 @@ export const sessionMachine = setup({
     setAudioNow: assign({ audioMs: ({ context }, params: { nowMs: number }) => Math.max(context.audioMs, params.nowMs) }),
     hintPause: sendTo('stt', ({ context }): RecognizerCommand => ({ type: 'stt.pause', utterance: context.open ?? 0 })),
     setText: assign((_, params: { text: string; stable: boolean }) => ({ text: params.text, stable: params.stable, recognized: true })),
+    /** The stream of the open utterance failed: what it said is stale, and nothing more will come before the end. */
+    forgetStreamText: assign({ text: '', stable: true, recognized: true }),
     setEndpointDelay: assign(({ context }, params: { output: TurnDetectorActorOutput }) => ({
       endProbability: params.output.probability,
       endpointAtMs: context.edgeMs + params.output.delayMs,
@@ -376,7 +378,6 @@ export const sessionMachine = setup({
   on: {
     'session.close': { target: '.closed', actions: { type: 'emitClosed', params: ({ event }) => ({ reason: event.reason ?? 'closed' }) } },
     'vad.error': { actions: { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) } },
-    'stt.warning': { actions: { type: 'emitError', params: ({ event }) => event.error } },
   },
   states: {
     active: {
@@ -412,7 +413,11 @@ export const sessionMachine = setup({
 
         endpoint: {
           initial: 'idle',
-          on: { 'transport.lost': { target: '.idle', actions: DISCARD_OPEN } },
+          on: {
+            'transport.lost': { target: '.idle', actions: DISCARD_OPEN },
+            // Not fatal (e.g. a stream failed and batch transcription takes over): told, the turn goes on.
+            'stt.warning': { actions: { type: 'emitError', params: ({ event }) => event.error } },
+          },
           states: {
             // No utterance open.
             idle: {
@@ -443,6 +448,7 @@ export const sessionMachine = setup({
                     { type: 'setAudioNow', params: ({ event }) => ({ nowMs: event.atMs }) },
                   ],
                 },
+                'stt.warning': { guard: 'ofOpenUtterance', actions: [{ type: 'emitError', params: ({ event }) => event.error }, 'forgetStreamText'] },
                 'vad.speechPause': {
                   target: 'deciding',
                   actions: [{ type: 'setEdge', params: ({ event }) => ({ edgeMs: event.atMs, nowMs: event.atMs + event.silenceMs }) }, 'hintPause'],
@@ -470,8 +476,30 @@ export const sessionMachine = setup({
                   ],
                 },
                 'vad.speechEnd': { target: '.checking', actions: { type: 'setAudioNow', params: ({ event }) => ({ nowMs: event.atMs + event.silenceMs }) } },
+                // A new onset after the VAD ended the utterance: the user may be going on. The decision
+                // waits for the VAD's verdict (a recognizer may hear the new words first).
+                'vad.onset': '.resuming',
+                // The stream failed (batch transcription takes over): its last interim is stale and no
+                // more text will come before the end.
+                'stt.warning': {
+                  guard: 'ofOpenUtterance',
+                  target: '.checking',
+                  actions: [{ type: 'emitError', params: ({ event }) => event.error }, 'forgetStreamText', 'raiseCancelled'],
+                },
               },
               states: {
+                resuming: {
+                  on: {
+                    'vad.onsetCancelled': 'checking',
+                    'stt.partial': {
+                      guard: 'ofOpenUtterance',
+                      actions: [
+                        { type: 'setText', params: ({ event }) => event },
+                        { type: 'setAudioNow', params: ({ event }) => ({ nowMs: event.atMs }) },
+                      ],
+                    },
+                  },
+                },
                 checking: {
                   always: [
                     { guard: 'noTextComing', target: 'awaitingSilence' },

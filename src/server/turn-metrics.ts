@@ -117,11 +117,14 @@ export class TurnMetricsTracker {
       turnId: String(replyId),
       source: turn.source,
       interrupted,
-      ...(user !== undefined && frame !== undefined ? { userStoppedToFirstAudioMs: frame - user.edgeAt, speechEndToFirstAudioMs: frame - user.decidedAt } : {}),
+      ...(user !== undefined && frame !== undefined
+        ? { userStoppedToFirstAudioMs: Math.max(0, frame - user.edgeAt), speechEndToFirstAudioMs: Math.max(0, frame - user.decidedAt) }
+        : {}),
       ...(user !== undefined ? { endpointingMs: user.endpointingMs } : {}),
       ...(user !== undefined && turn.finalAt !== undefined ? { sttFinalLagMs: Math.max(0, turn.finalAt - user.edgeAt) } : {}),
-      ...(turn.firstDeltaAt !== undefined ? { llmFirstTokenMs: turn.firstDeltaAt - turn.startAt } : {}),
-      ...(turn.firstDeltaAt !== undefined && frame !== undefined ? { ttsFirstAudioMs: frame - turn.firstDeltaAt } : {}),
+      // A committed speculation ran its LLM and TTS before the turn started: no such timings.
+      ...(turn.preemptive !== 'used' && turn.firstDeltaAt !== undefined ? { llmFirstTokenMs: turn.firstDeltaAt - turn.startAt } : {}),
+      ...(turn.preemptive !== 'used' && turn.firstDeltaAt !== undefined && frame !== undefined ? { ttsFirstAudioMs: Math.max(0, frame - turn.firstDeltaAt) } : {}),
       ...(turn.source === 'voice' ? { preemptive: turn.preemptive } : {}),
     };
   }

@@ -336,7 +336,7 @@ async function run(scenario: Scenario): Promise<void> {
   // recognizer, which knows only the stretch's whole text, hears that text in both.)
   const cutByMaxSpeech = sim.emitted('vad.speechEnd').some((e) => e.durationMs >= sim.vadConfig.maxSpeechMs);
   if (!cutByMaxSpeech) expect(new Set(allIds).size).toBe(allIds.length);
-  for (const group of [userMessages.filter((m) => typed.has(m.content)), userMessages.filter((m) => !typed.has(m.content))]) {
+  for (const group of cutByMaxSpeech ? [] : [userMessages.filter((m) => typed.has(m.content)), userMessages.filter((m) => !typed.has(m.content))]) {
     const lastIds = group.map((m) => Math.max(...ids(m)));
     for (let i = 1; i < lastIds.length; i++) expect(lastIds[i]).toBeGreaterThan(lastIds[i - 1] as number);
   }

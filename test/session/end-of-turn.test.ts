@@ -70,7 +70,7 @@ describe('end of turn', () => {
     expect(detector.calls[0]?.audio.samples.length).toBeGreaterThan(0.8 * 16_000);
   });
 
-  it('speech whose onset comes just before the decision and is confirmed after it is heard as the next turn', async () => {
+  it('speech whose onset comes after the VAD end of speech but before the decision holds the decision: one turn', async () => {
     const sim = new Simulation({
       stt: { streaming: true },
       vad: { minSilenceMs: 256 },
@@ -80,11 +80,25 @@ describe('end of turn', () => {
     // Voice ends at 800 ms: the VAD ends the utterance at 1056 ms, the decision is due at 1100 ms.
     await sim.say('Book a table.', 800);
     await sim.advance(260);
-    // Onset at the end of the window 1056–1088 ms, confirmed (minSpeechMs) at 1120 ms: after the decision.
+    // Onset at the end of the window 1056–1088 ms (before the decision), confirmed at 1120 ms.
     await sim.say('For two.', 600);
     await sim.advance(4_000);
-    expect(sim.emitted('turn.endpoint').map((e) => e.endpointingMs)).toEqual([300, 300]);
-    expect(sim.history.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(['Book a table.', 'For two.']);
+    expect(sim.emitted('turn.endpoint')).toHaveLength(1);
+    expect(sim.history.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(['Book a table. For two.']);
+  });
+
+  it.each([true, false])('new words heard just after a new onset do not end the turn before the VAD confirms the speech (preemptive %s)', async (preemptive) => {
+    const sim = new Simulation({ stt: { streaming: true }, session: { preemptive }, respond: one('Ok.') }).start();
+    await sim.say('I would like to book a table for', 1_200);
+    await sim.advance(700); // the VAD has ended the utterance; the decision waits (…for)
+    sim.speechStart();
+    await sim.advance(40); // the onset is out, its confirmation (minSpeechMs) is not
+    sim.partial('I would like to book a table for four'); // a recognizer hears the new word first
+    await sim.advance(600);
+    sim.speechEnd('four people');
+    await sim.advance(4_000);
+    expect(sim.emitted('turn.start')).toHaveLength(1);
+    expect(sim.emitted('transcript.final')).toEqual([{ type: 'transcript.final', text: 'I would like to book a table for four people' }]);
   });
 
   it('validates the endpointing settings', () => {
@@ -185,6 +199,28 @@ describe('recognizer failures', () => {
     expect(sim.stt.ledger.count('stt')).toBe(1);
     expect(sim.emitted('error')).toEqual([expect.objectContaining({ code: 'provider_failed', fatal: false })]);
     expect(sim.history[0]).toEqual({ role: 'user', content: 'book a table for two' });
+  });
+
+  it.each([true, false])('a stream that fails after an interim: its stale interim is forgotten, the batch transcript answers (preemptive %s)', async (preemptive) => {
+    let sim!: Simulation;
+    const stt: SttProvider = {
+      name: 'stream-breaks-after-one-interim',
+      transcribe: (audio, options) => sim.stt.transcribe(audio, options),
+      async *stream(audio) {
+        let chunks = 0;
+        for await (const _chunk of audio) {
+          if (++chunks === 5) yield { text: 'book a', final: false };
+          if (chunks === 10) throw new ProviderError('provider_unavailable', 'stt', 'stream reset by peer');
+        }
+      },
+    };
+    sim = new Simulation({ providers: { stt }, session: { preemptive }, respond: (m) => [`You said ${String(m.at(-1)?.content)}`] }).start();
+    await sim.say('book a table for two', 1_200);
+    await sim.advance(5_000);
+    expect(sim.emitted('transcript.final')).toEqual([{ type: 'transcript.final', text: 'book a table for two' }]);
+    expect(sim.history[0]).toEqual({ role: 'user', content: 'book a table for two' });
+    // No more text comes after the failure: the VAD's end of speech decides, not maxEndpointingMs.
+    expect(sim.emitted('turn.endpoint')[0]).toMatchObject({ by: 'silence', endpointingMs: 480 });
   });
 
   it('a stream that hangs after the end of turn is given up after sttTimeoutMs, and batch transcription answers', async () => {
