@@ -120,6 +120,8 @@ export async function runServe(
   if (detected.providers.stt instanceof PocketsphinxStt) {
     const probe = await detected.providers.stt.probe();
     if (!probe.ok) out(`  note: speech recognition is unavailable: ${probe.message}. Typed input (user.text) still works.`);
+    // The in-domain language model is written now, not during the first turn.
+    else await detected.providers.stt.prepare();
   }
   const motion = await resolveMotion(env, logger);
   out(`  AVATAR ${motion.description}`);

@@ -1,5 +1,14 @@
 export { FLITE_VOICES, FliteTts, fliteModule, plainText, splitSentences, type FliteTtsOptions, type FliteVoice } from './flite-tts.js';
-export { PocketsphinxStt, probeFfmpeg, type PocketsphinxSttOptions, type ProbeResult } from './pocketsphinx-stt.js';
+export {
+  DEFAULT_CMNINIT,
+  PocketsphinxStt,
+  probeFfmpeg,
+  type PocketsphinxSttOptions,
+  type ProbeResult,
+  type RecognizerModel,
+} from './pocketsphinx-stt.js';
+export { normalizeWords, writeLanguageModel, type LanguageModelFiles, type LanguageModelOptions } from './language-model.js';
+export { OFFLINE_PHRASES } from './offline-phrases.js';
 export {
   ScriptedAgent,
   parseBooking,
