@@ -57,6 +57,8 @@ export interface ReplyInput {
    * Stopping the actor instead discards it.
    */
   readonly held?: boolean;
+  /** Say this text instead of asking the LLM (a playbook stage's greeting). */
+  readonly say?: string;
 }
 
 export interface ReplyContext {
@@ -80,6 +82,7 @@ export interface ReplyContext {
   readonly usage: LlmUsage;
   readonly error: ErrorInfo | undefined;
   readonly outputPaused: boolean;
+  readonly say: string | undefined;
   /** Speculative and not yet committed (see ReplyInput.held). */
   readonly held: boolean;
   /** While held: the deltas and the avatar audio that will be sent at the commit. */
@@ -139,6 +142,8 @@ export type ReplyParentEvent =
 export interface LlmActorInput {
   readonly messages: readonly ChatMessage[];
   readonly tools: readonly ToolSpec[];
+  /** Fixed text to stream instead of calling the LLM (a greeting). */
+  readonly say?: string;
 }
 
 export interface TtsActorInput {
@@ -187,7 +192,7 @@ export const replyMachine = setup({
   },
   actors: {
     llm: fromCallback<LlmActorEvent, LlmActorInput>(() => missing('llm')),
-    tools: fromPromise<ToolResult[], { calls: readonly ToolCall[] }>(async () => missing('tools')),
+    tools: fromPromise<ToolResult[], { calls: readonly ToolCall[]; allowed?: readonly string[] }>(async () => missing('tools')),
     tts: fromCallback<TtsActorEvent, TtsActorInput>(() => missing('tts')),
     playout: fromCallback<PlayoutCommand, PlayoutActorInput>(() => missing('playout')),
   },
@@ -335,6 +340,7 @@ export const replyMachine = setup({
     error: undefined,
     outputPaused: input.outputPaused ?? false,
     held: input.held ?? false,
+    say: input.say,
     heldDeltas: [],
     heldMotion: [],
   }),
@@ -364,7 +370,9 @@ export const replyMachine = setup({
             streaming: {
               invoke: {
                 src: 'llm',
-                input: ({ context }) => ({ messages: context.messages, tools: context.tools }),
+                // Only the first round can be a fixed text (it has no tool calls).
+                input: ({ context }) =>
+                  context.say !== undefined && context.rounds === 0 ? { messages: context.messages, tools: [], say: context.say } : { messages: context.messages, tools: context.tools },
               },
               on: {
                 'llm.text': {
@@ -405,7 +413,8 @@ export const replyMachine = setup({
               entry: ['flushText', 'reportToolCalls'],
               invoke: {
                 src: 'tools',
-                input: ({ context }) => ({ calls: context.toolCalls }),
+                // Only the tools this reply offered may run (a playbook stage's, not another stage's).
+                input: ({ context }) => ({ calls: context.toolCalls, allowed: context.tools.map((tool) => tool.name) }),
                 onDone: [
                   {
                     target: 'streaming',

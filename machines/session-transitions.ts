@@ -9,6 +9,7 @@ import { errorParams, type SessionEvent } from './session-types.js';
 export const LISTENING = '#session.active.turn.listening';
 export const TRANSCRIBING = '#session.active.turn.transcribing';
 export const REPLYING = '#session.active.turn.replying';
+export const ROUTING = '#session.active.turn.routing';
 export const INTERRUPTED = '#session.active.turn.replying.interrupted';
 const THINKING = '#session.active.turn.replying.thinking';
 const SPEAKING = '#session.active.turn.replying.speaking';
@@ -58,7 +59,7 @@ export const FAIL_REPLY = [
 ] as const;
 
 /** Start the next reply: the turn counter moves on and the reply actor is invoked by `replying`. */
-export const startReply = (source: 'voice' | 'text' | 'idle') => ['nextTurn', { type: 'emitTurnStart', params: { source } }] as const;
+export const startReply = (source: 'voice' | 'text' | 'idle' | 'stage') => ['nextTurn', { type: 'emitTurnStart', params: { source } }] as const;
 export const final = ({ event }: { event: { output: string } }) => ({ text: event.output });
 export const transcript = ({ event }: { event: { output: string } }) => ({ transcript: event.output });
 export const sttError = { type: 'emitError', params: ({ event }: { event: { error: unknown } }) => errorParams(event.error, 'provider_failed') } as const;

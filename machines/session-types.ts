@@ -7,6 +7,8 @@ import type { ChatMessage, PcmFloat, ToolCall, ToolSpec } from '../src/providers
 import { DEFAULT_HISTORY_LIMITS, type HistoryLimits } from './history.js';
 import { DEFAULT_REPLY_SETTINGS, type ErrorInfo, type ReplyParentEvent, type ReplySettings, type ToolResult } from './reply.js';
 import { DEFAULT_BACKCHANNEL_WORDS } from './words.js';
+import type { PlaybookInput, PlaybookParentEvent, StageView } from './playbook.js';
+import type { StageChangeReason } from '../src/playbook/types.js';
 
 /** Turn-taking rules of a session. Defaults and their meaning: src/session/config.ts and docs/configuration.md. */
 export interface SessionTimings {
@@ -68,6 +70,8 @@ export interface SessionInput {
   readonly tools?: readonly ToolSpec[];
   /** The recognizer streams (partials while the user speaks); a batch one has text only after the turn. Default false. */
   readonly streamingStt?: boolean;
+  /** Run the `playbook` child (src/session provides it), resuming in this stage when given. */
+  readonly playbook?: PlaybookInput;
 }
 
 /** What the `stt` child (the recognizer, src/session/recognizer.ts) receives. Utterances are numbered by the machine. */
@@ -167,6 +171,12 @@ export interface SessionContext {
   /** Idle prompts since the user last spoke or typed; the system instruction of the reply being started for one. */
   readonly idlePrompts: number;
   readonly nudge: string | undefined;
+  /** The playbook's child input (undefined: no playbook), its current stage, and text the next reply says instead of asking the LLM (a stage greeting). */
+  readonly playbook: PlaybookInput | undefined;
+  readonly stage: StageView | undefined;
+  /** A greeting waiting to be spoken, and the one the reply being started speaks. */
+  readonly say: string | undefined;
+  readonly replySay: string | undefined;
 }
 
 /**
@@ -195,6 +205,9 @@ export type EndOfTurnEvent =
 
 export type SessionEvent =
   | VadChildEvent
+  | PlaybookParentEvent
+  /** The playbook checked the transitions after a user turn (the stage may have changed). */
+  | { type: 'playbook.checked' }
   | RecognizerEvent
   | EndOfTurnEvent
   | { type: 'user.text'; text: string }
@@ -210,7 +223,7 @@ export type SessionEmitted =
   | { type: 'vad.speechEnd'; atMs: number; durationMs: number; voicedMs: number }
   | { type: 'transcript.partial'; text: string }
   | { type: 'transcript.final'; text: string }
-  | { type: 'turn.start'; replyId: number; source: 'voice' | 'text' | 'idle' }
+  | { type: 'turn.start'; replyId: number; source: 'voice' | 'text' | 'idle' | 'stage' }
   /**
    * The end-of-turn decision: `edgeMs` the end of the user's last voiced window (audio-stream time),
    * `endpointingMs` the silence after it when the turn was decided, `by` what decided it.
@@ -219,6 +232,8 @@ export type SessionEmitted =
   /** A speculative reply: started on the text of a candidate end of turn, then used or discarded. */
   | { type: 'reply.preemptive'; replyId: number; outcome: 'started' | 'used' | 'discarded' }
   | { type: 'session.idle'; prompts: number }
+  /** The playbook's stage changed (`to` null: the playbook completed). */
+  | { type: 'stage.change'; from: string | null; to: string | null; reason: StageChangeReason; data: unknown }
   | { type: 'reply.delta'; replyId: number; text: string }
   | { type: 'reply.audioStart'; replyId: number; sampleRate: number }
   | { type: 'reply.done'; replyId: number; text: string; interrupted: boolean }
@@ -291,6 +306,8 @@ export function publicState(value: unknown): PublicState {
   // A speculative reply is invisible: nothing of it leaves until it is committed.
   if (turn[0] === 'replying' && turn[1] === 'preemptive') return { state: 'listening', voice };
   if (turn[0] === 'replying') turn.shift();
+  // The playbook checks its transitions before the reply: the agent is thinking.
+  if (turn[0] === 'routing') return { state: 'thinking', voice };
   // Only the interruption's sub-states are public; transcribing's are bookkeeping.
   return { state: turn[0] === 'interrupted' ? turn.join('.') : (turn[0] ?? ''), voice };
 }

@@ -27,6 +27,7 @@ import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, r
 import type { ChatMessage, ToolCall } from '../src/providers/types.js';
 import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory } from './history.js';
 import { replyMachine, type ToolResult } from './reply.js';
+import type { PlaybookEvent, PlaybookInput, PlaybookParentEvent, ToolOutcome } from './playbook.js';
 import {
   DEFAULT_SESSION_SETTINGS,
   type EndOfTurnEvent,
@@ -53,6 +54,7 @@ import {
   LISTENING,
   REPLYING,
   resumeReply,
+  ROUTING,
   SPEECH_DURING_REPLY,
   startReply,
   TRANSCRIBING,
@@ -100,9 +102,37 @@ const DISCARD_OPEN = ['discardRecognition', 'closeOpen'] as const;
 
 /** Answer the turn (when `guard` holds): its transcript is announced only when something was heard. */
 const answerTurn = (guard: 'turnReady' | 'notAwaitingFinals') => [
+  // With a playbook the turn is routed first: its transitions may change the stage the reply speaks in.
+  { guard: and([guard, 'turnHasTranscript', 'hasPlaybook']), target: ROUTING, actions: ['emitTurnFinal', 'commitUserTurn', ...startReply('voice')] },
   { guard: and([guard, 'turnHasTranscript']), target: REPLYING, actions: ['emitTurnFinal', 'commitUserTurn', ...startReply('voice')] },
+  { guard: and([guard, 'hasPlaybook']), target: ROUTING, actions: ['commitUserTurn', ...startReply('text')] },
   { guard, target: REPLYING, actions: ['commitUserTurn', ...startReply('text')] },
 ] as const;
+
+/** The user messages at the end of the history: the turn that was just committed. */
+function lastUserText(history: readonly ChatMessage[]): string {
+  const out: string[] = [];
+  for (let i = history.length - 1; i >= 0; i--) {
+    const m = history[i]!;
+    if (m.role !== 'user') break;
+    out.unshift(m.content);
+  }
+  return out.join(' ');
+}
+
+/** A round of tool results with the arguments of their calls (from the history), for the playbook. */
+function toolOutcomes(history: readonly ChatMessage[], results: readonly ToolResult[]): ToolOutcome[] {
+  const calls = new Map<string, string>();
+  for (const m of history) if (m.role === 'assistant') for (const c of m.toolCalls ?? []) calls.set(c.id, c.arguments);
+  const parse = (text: string | undefined): unknown => {
+    try {
+      return text === undefined || text.trim() === '' ? {} : (JSON.parse(text) as unknown);
+    } catch {
+      return text;
+    }
+  };
+  return results.map((r) => ({ name: r.name, arguments: parse(calls.get(r.callId)), result: parse(r.content), ok: r.ok }));
+}
 
 export const sessionMachine = setup({
   types: {
@@ -119,6 +149,8 @@ export const sessionMachine = setup({
     reply: replyMachine,
     // No avatar unless src/session provides a Motion Server link.
     motion: fromCallback<MotionChildCommand>(() => undefined),
+    // No playbook unless src/session provides one (machines/playbook.ts).
+    playbook: fromCallback<PlaybookEvent, PlaybookInput>(() => undefined),
   },
   guards: {
     /** Provided by src/session: a constant-time compare with the session's secret. The default refuses. */
@@ -157,11 +189,18 @@ export const sessionMachine = setup({
     /** A reply is paused for an interruption that is not decided yet: the end of turn waits for the verdict. */
     interruptionUndecided: stateIn('#session.active.turn.replying.interrupted'),
     /** A speculative reply may start on this candidate. */
-    canSpeculate: ({ context }) => context.settings.preemptive && context.awaiting.length === 0 && context.turnParts.every((part) => !part.typed),
+    // (Not with a playbook: the turn's transitions may change the stage the reply must speak in.)
+    canSpeculate: ({ context }) =>
+      context.settings.preemptive && context.playbook === undefined && context.awaiting.length === 0 && context.turnParts.every((part) => !part.typed),
     /** The decision (or a new candidate) has the words the speculative reply was started on. */
     speculationHolds: ({ context }, params: { text: string }) => context.speculation !== undefined && sameWords(context.speculation, params.text),
     speculating: ({ context }) => context.speculation !== undefined,
     idleEnabled: ({ context }) => context.settings.userIdleTimeoutMs > 0,
+    hasPlaybook: ({ context }) => context.playbook !== undefined,
+    /** Typed text (not blank) in a session with a playbook: routed through it. */
+    typedForPlaybook: ({ context, event }) => event.type === 'user.text' && event.text.trim().length > 0 && context.playbook !== undefined,
+    /** A stage greeting is waiting and nothing else is going on: it can be spoken now. */
+    greetingDue: ({ context }) => context.say !== undefined && context.open === undefined && context.awaiting.length === 0 && context.turnParts.length === 0,
     idlePromptsLeft: ({ context }) => context.idlePrompts < context.settings.maxIdlePrompts,
   },
   delays: {
@@ -175,6 +214,28 @@ export const sessionMachine = setup({
   actions: {
     spawnVad: spawnChild('vad', { id: 'vad', input: ({ context }) => ({ voicedMarksMs: [context.settings.minInterruptionMs] }) }),
     spawnStt: spawnChild('stt', { id: 'stt', input: {} }),
+    spawnPlaybook: spawnChild('playbook', { id: 'playbook', input: ({ context }) => context.playbook ?? {} }),
+    notifyUserTurn: sendTo('playbook', ({ context }): PlaybookEvent => ({ type: 'playbook.userTurn', text: lastUserText(context.history), history: context.history })),
+    notifyReplyDone: sendTo('playbook', ({ context }, params: { text: string }): PlaybookEvent => ({ type: 'playbook.replyDone', text: params.text, history: context.history })),
+    notifyToolResults: sendTo('playbook', ({ context }, params: { results: readonly ToolResult[] }): PlaybookEvent => ({
+      type: 'playbook.toolResults',
+      results: toolOutcomes(context.history, params.results),
+      history: context.history,
+    })),
+    setStage: assign(({ context }, params: { event: PlaybookParentEvent }) => ({
+      stage: params.event.stage,
+      // The new stage's greeting is spoken once: as the answer of the turn that led here, or when the agent is free.
+      say: params.event.stage?.greeting ?? context.say,
+      playbook: params.event.to === null ? context.playbook : { stage: params.event.to, ...(context.playbook?.data === undefined ? {} : { data: context.playbook.data }) },
+    })),
+    emitStageChange: emit((_, params: { event: PlaybookParentEvent }) => ({
+      type: 'stage.change' as const,
+      from: params.event.from,
+      to: params.event.to,
+      reason: params.event.reason,
+      data: params.event.stage?.data,
+    })),
+    takeSay: assign(({ context }) => ({ replySay: context.say, say: undefined })),
     // `systemId` lets the reply's TTS forward synthesized audio to the link as it arrives.
     // Its avatar frames go to the client feed beside the machine, not through it (notifyParent: false).
     spawnMotion: spawnChild('motion', { id: 'motion', systemId: 'motion', input: { notifyParent: false } }),
@@ -263,8 +324,9 @@ export const sessionMachine = setup({
       heard: '',
       audioStarted: false,
       nudge: undefined,
+      replySay: undefined,
     })),
-    emitTurnStart: emit(({ context }, params: { source: 'voice' | 'text' | 'idle' }) => ({ type: 'turn.start' as const, replyId: context.turn, source: params.source })),
+    emitTurnStart: emit(({ context }, params: { source: 'voice' | 'text' | 'idle' | 'stage' }) => ({ type: 'turn.start' as const, replyId: context.turn, source: params.source })),
     resetIdle: assign({ idlePrompts: 0 }),
 
     // --- speculative (preemptive) replies ---------------------------------------------------------
@@ -372,12 +434,19 @@ export const sessionMachine = setup({
     speculation: undefined,
     idlePrompts: 0,
     nudge: undefined,
+    playbook: input.playbook,
+    stage: undefined,
+    say: undefined,
+    replySay: undefined,
   }),
-  entry: ['spawnVad', 'spawnStt', 'spawnMotion'],
+  entry: ['spawnVad', 'spawnStt', 'spawnMotion', 'spawnPlaybook'],
   initial: 'active',
   on: {
     'session.close': { target: '.closed', actions: { type: 'emitClosed', params: ({ event }) => ({ reason: event.reason ?? 'closed' }) } },
     'vad.error': { actions: { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) } },
+    'playbook.stage': {
+      actions: [{ type: 'emitStageChange', params: ({ event }) => ({ event }) }, { type: 'setStage', params: ({ event }) => ({ event }) }],
+    },
   },
   states: {
     active: {
@@ -555,8 +624,12 @@ export const sessionMachine = setup({
           },
           states: {
             listening: {
-              // Transcripts of this turn are in and the user is not speaking any more: answer.
-              always: answerTurn('turnReady'),
+              // Transcripts of this turn are in and the user is not speaking any more: answer. A stage
+              // greeting waiting for the agent to be free is spoken now.
+              always: [
+                ...answerTurn('turnReady'),
+                { guard: 'greetingDue', target: REPLYING, actions: [...startReply('stage'), 'takeSay'] },
+              ],
               on: {
                 'eot.decided': 'transcribing',
                 'eot.candidate': {
@@ -564,17 +637,18 @@ export const sessionMachine = setup({
                   target: 'replying.preemptive',
                   actions: [{ type: 'speculate', params: ({ event }) => ({ text: event.text }) }, { type: 'emitSpeculation', params: { outcome: 'started' } }],
                 },
-                'user.text': {
-                  guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
-                  target: 'replying',
-                  actions: [
-                    ...DISCARD_OPEN,
-                    'resetIdle',
-                    'commitUserTurn',
-                    { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) },
-                    ...startReply('text'),
-                  ],
-                },
+                'user.text': [
+                  {
+                    guard: 'typedForPlaybook',
+                    target: ROUTING,
+                    actions: [...DISCARD_OPEN, 'resetIdle', 'commitUserTurn', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
+                  },
+                  {
+                    guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+                    target: REPLYING,
+                    actions: [...DISCARD_OPEN, 'resetIdle', 'commitUserTurn', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
+                  },
+                ],
               },
               initial: 'waiting',
               states: {
@@ -586,6 +660,21 @@ export const sessionMachine = setup({
                       { guard: and(['idleEnabled', not('utteranceOpen'), not('awaitingFinals')]), target: '#session.closed', actions: ['emitIdle', { type: 'emitClosed', params: { reason: 'idle' } }] },
                     ],
                   },
+                },
+              },
+            },
+
+            // A playbook checks its transitions on the user turn just committed; the reply then speaks in
+            // the stage they lead to (its greeting, if it has one, is the answer).
+            routing: {
+              entry: 'notifyUserTurn',
+              on: {
+                'playbook.checked': { target: 'replying', actions: 'takeSay' },
+                'user.text': {
+                  guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+                  target: 'routing',
+                  reenter: true,
+                  actions: ['resetIdle', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }],
                 },
               },
             },
@@ -625,17 +714,18 @@ export const sessionMachine = setup({
                   const history = speculative
                     ? appendTurn(context.history, [...context.turnParts, { text: context.speculation ?? '', typed: false }])
                     : context.history;
-                  const system: ChatMessage[] = [
-                    ...(context.systemPrompt.length > 0 ? [{ role: 'system' as const, content: context.systemPrompt }] : []),
-                  ];
+                  // A playbook stage brings its own prompt (the playbook's global one, then the stage's) and tools.
+                  const prompt = context.stage?.systemPrompt ?? context.systemPrompt;
+                  const system: ChatMessage[] = [...(prompt.length > 0 ? [{ role: 'system' as const, content: prompt }] : [])];
                   const nudge: ChatMessage[] = context.nudge === undefined ? [] : [{ role: 'system', content: context.nudge }];
                   return {
                     replyId: context.turn,
                     messages: [...system, ...history, ...nudge],
-                    tools: context.tools,
+                    tools: context.stage?.tools ?? context.tools,
                     settings: context.settings.reply,
                     outputPaused: self.getSnapshot().matches({ active: { connection: 'suspended' } }),
                     held: speculative,
+                    ...(context.replySay === undefined ? {} : { say: context.replySay }),
                   };
                 },
               },
@@ -656,20 +746,33 @@ export const sessionMachine = setup({
                   actions: [
                     { type: 'recordToolResults', params: ({ event }) => ({ results: event.results }) },
                     { type: 'emitToolResults', params: ({ event }) => ({ results: event.results }) },
+                    // Committed: a transition they lead to takes effect now, never half a stage.
+                    { type: 'notifyToolResults', params: ({ event }) => ({ results: event.results }) },
                   ],
                 },
                 // The reply ended by itself. An utterance still open (the user spoke during an
                 // undecided interruption) is their next turn: listening decides its end.
-                'reply.done': { guard: 'isCurrentReply', target: LISTENING, actions: COMMIT_REPLY },
+                'reply.done': {
+                  guard: 'isCurrentReply',
+                  target: LISTENING,
+                  actions: [...COMMIT_REPLY, { type: 'notifyReplyDone', params: ({ event }) => ({ text: event.text }) }],
+                },
                 'reply.failed': { guard: 'isCurrentReply', target: LISTENING, actions: FAIL_REPLY },
                 // Typed while the agent thinks, speaks or is interrupted: the reply is cut to what was
                 // heard and the text starts the next one (re-entering stops this reply, invokes a new one).
-                'user.text': {
-                  guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
-                  target: 'replying',
-                  reenter: true,
-                  actions: [...cancelReply('text'), ...DISCARD_OPEN, 'resetIdle', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
-                },
+                'user.text': [
+                  {
+                    guard: 'typedForPlaybook',
+                    target: ROUTING,
+                    actions: [...cancelReply('text'), ...DISCARD_OPEN, 'resetIdle', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
+                  },
+                  {
+                    guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
+                    target: 'replying',
+                    reenter: true,
+                    actions: [...cancelReply('text'), ...DISCARD_OPEN, 'resetIdle', { type: 'commitTypedText', params: ({ event }) => ({ text: event.text }) }, ...startReply('text')],
+                  },
+                ],
                 // The client's stop button: a confirmed barge-in.
                 'user.interrupt': { target: LISTENING, actions: [...cancelReply('client'), ...DISCARD_OPEN] },
               },

@@ -14,6 +14,8 @@ export { applyGuard, type Guard, type GuardInput, type GuardVerdict } from './se
 export { MemorySessionStore, type SessionRecord, type SessionStore } from './session/store.js';
 export { AudioRecorder } from './audio/recorder.js';
 export * from './turn/index.js';
+export * from './tools/index.js';
+export { createToolsActor, type ToolsActorOptions } from './session/actors.js';
 
 // The server (library mode).
 export * from './server/index.js';

@@ -166,6 +166,8 @@ export const sessionResumedSchema = z.object({
   voice: voiceState,
   /** A replacement resume token; when present the next resume must use it. */
   resumeToken: z.string().min(1).max(512).optional(),
+  /** The playbook's current stage, when the session runs one. */
+  stage: z.string().max(128).optional(),
 });
 
 export const webrtcAnswerSchema = z.object({ type: z.literal('webrtc.answer'), sdp: z.string().min(1).max(65_536) });
@@ -248,10 +250,26 @@ export const toolEndSchema = z.object({
   error: z.string().max(4096).optional(),
 });
 
+/** Why a playbook's stage changed (src/playbook/types.ts StageChangeReason). */
+const stageReasonSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('start') }),
+  z.object({ kind: z.literal('resume') }),
+  z.object({ kind: z.literal('toolCall'), tool: z.string().max(128) }),
+  z.object({ kind: z.literal('keyword'), keyword: z.string().max(256) }),
+  z.object({ kind: z.literal('intent'), intent: z.string().max(128) }),
+  z.object({ kind: z.literal('llmDecision') }),
+  z.object({ kind: z.literal('maxTurns'), turns: z.number().int().min(0) }),
+  z.object({ kind: z.literal('timeout'), afterMs: ms }),
+  z.object({ kind: z.literal('custom'), label: z.string().max(256) }),
+]);
+
 export const stageChangeSchema = z.object({
   type: z.literal('stage.change'),
+  /** null: the playbook's first stage. */
   from: z.string().max(128).nullable(),
-  to: z.string().min(1).max(128),
+  /** null: the playbook completed. */
+  to: z.string().min(1).max(128).nullable(),
+  reason: stageReasonSchema,
 });
 
 export const metricsTurnSchema = z.object({

@@ -110,6 +110,8 @@ export function encodeSessionEvent(event: SessionEmitted, state: SessionEncoderS
       return same([{ type: 'error', code: wireErrorCode(event.code), message: event.message, fatal: event.fatal }]);
     case 'session.idle':
       return same([{ type: 'session.idle', prompts: event.prompts }]);
+    case 'stage.change':
+      return same([{ type: 'stage.change', from: event.from, to: event.to, reason: event.reason }]);
     case 'turn.start':
     case 'turn.endpoint':
     case 'reply.preemptive':

@@ -42,9 +42,32 @@ export interface ToolContext {
   readonly signal: AbortSignal;
 }
 
-/** A tool the agent may call. The result is serialized to JSON (strings are passed as they are). */
+/** One reason a tool's arguments were refused: where in the arguments (`[]` for the whole) and why. */
+export interface ToolIssue {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** What a tool's `validate` decides: the arguments to execute with, or why they are refused. */
+export type ToolValidation<T = unknown> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly issues: readonly ToolIssue[] };
+
+/**
+ * A tool the agent may call. The result is serialized to JSON (strings are passed as they are).
+ * Only `execute` is required; the optional fields are honoured by the tools actor (docs/tools.md),
+ * and `defineTool` (src/tools/define.ts) fills them from a zod schema.
+ */
 export interface Tool extends ToolSpec {
+  /** Runs the call. With `validate`, `args` is the `value` it returned; otherwise the parsed JSON. */
   execute(args: unknown, context: ToolContext): Promise<unknown>;
+  /** Checks the parsed arguments before `execute`; refused arguments go back to the model as a `tool_invalid_arguments` result. */
+  validate?(args: unknown): ToolValidation | Promise<ToolValidation>;
+  /** How long a call may run before it is aborted and reported as timed out. Default: the tools actor's (none). */
+  readonly timeoutMs?: number;
+  /**
+   * False: cancelling the reply (barge-in, a new turn, the session closing) does not abort a call
+   * that has started; it runs to completion (or its timeout) and its result is discarded. Default true.
+   */
+  readonly cancelOnInterrupt?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -211,12 +211,18 @@ export class ClientConnection {
       message.audio.transport === 'webrtc'
         ? { transport: 'webrtc', format: 'opus', sampleRate: 48_000, channels: 1, frameMs: FRAME_MS }
         : { transport: 'websocket', format: 'pcm16', sampleRate: message.audio.sampleRate, channels: 1, frameMs: FRAME_MS };
+    const playbook = message.options?.playbook;
+    if (playbook !== undefined && !this.#ctx.hasPlaybook(playbook)) {
+      this.#error('session_invalid_state', `no playbook named '${playbook}' on this server`, true);
+      return;
+    }
     const sessionId = randomUUID();
     const resumeToken = newResumeToken();
     const host = this.#ctx.createHost({
       sessionId,
       resumeToken,
       audio,
+      ...(playbook === undefined ? {} : { playbook: { name: playbook } }),
       ...(message.options?.language === undefined ? {} : { language: message.options.language }),
       ...(message.options?.voice === undefined ? {} : { voice: message.options.voice }),
     });
@@ -262,7 +268,7 @@ export class ClientConnection {
     const audio = this.#ctx.audioOf(host);
     this.#bind(host, audio);
     this.#logger = this.#logger.child({ session: host.id });
-    this.#send({ type: 'session.resumed', sessionId: host.id, state: host.state, voice: host.voice });
+    this.#send({ type: 'session.resumed', sessionId: host.id, state: host.state, voice: host.voice, ...(host.stage === undefined ? {} : { stage: host.stage }) });
     this.#ctx.connected(this, { sessionId: host.id, remoteAddress: this.#ip, resumed: true, metadata: undefined });
   }
 

@@ -21,6 +21,8 @@ export interface NewHost {
   readonly language?: string;
   readonly voice?: string;
   readonly history?: readonly import('../providers/types.js').ChatMessage[];
+  /** The playbook to run: a name of `playbooks`, or '' for the server's `playbook`; and the stage to resume in. */
+  readonly playbook?: { readonly name: string; readonly stage?: string; readonly data?: Readonly<Record<string, unknown>> };
 }
 
 export interface ServerContext {
@@ -30,6 +32,8 @@ export interface ServerContext {
   /** The principal (an id, or undefined for anonymous access) or false when refused. */
   authenticate(token: string | undefined): Promise<string | undefined | false>;
   createHost(spec: NewHost): SessionHost;
+  /** Whether `session.hello.options.playbook` names a playbook this server runs. */
+  hasPlaybook(name: string): boolean;
   audioOf(host: SessionHost): NegotiatedAudio;
   /**
    * Rebuilds a session that is not live here from the session store (a restart, another server):

@@ -21,6 +21,7 @@ import type { SessionOptions } from '../session/config.js';
 import { relayMotion } from '../session/motion.js';
 import { createSession } from '../session/session.js';
 import type { TurnDetector } from '../turn/detector.js';
+import type { Playbook } from '../playbook/types.js';
 import type { AudioTransport } from '../transport/audio-transport.js';
 import type { VadConfig } from '../vad/config.js';
 import type { SharedVad } from '../vad/shared-vad.js';
@@ -39,6 +40,11 @@ export interface SessionHostOptions {
   readonly session?: SessionOptions;
   /** How likely the user has finished a turn (docs/turn-detection.md). Default: the lexical detector. */
   readonly turnDetector?: TurnDetector;
+  /** The playbook the session runs, and the stage to resume in (a restored session). */
+  readonly playbook?: Playbook;
+  readonly stage?: { readonly id: string; readonly data?: Readonly<Record<string, unknown>> };
+  /** The stage changed (persist it with the session). */
+  readonly onStage?: (stage: { readonly id: string; readonly data?: Readonly<Record<string, unknown>> } | undefined) => void;
   /** VAD settings and the shared model; `false` for a text-only session. */
   readonly vad: { readonly config?: Partial<VadConfig>; readonly shared?: SharedVad } | false;
   /** Rate of the agent audio frames sent to the transport. */
@@ -73,6 +79,7 @@ export class SessionHost {
   #unrelayMotion: (() => void) | undefined;
   #closed = false;
   #closeReason = 'closed';
+  #stage: string | undefined;
 
   constructor(options: SessionHostOptions) {
     this.#options = options;
@@ -103,6 +110,7 @@ export class SessionHost {
         recorder: this.#audio.recorder,
         ...(this.#audio.vadConfig === undefined ? {} : { prefixPaddingMs: this.#audio.vadConfig.prefixPaddingMs }),
         ...(options.turnDetector === undefined ? {} : { turnDetector: options.turnDetector }),
+        ...(options.playbook === undefined ? {} : { playbook: options.playbook }),
         ...(options.motion === undefined ? {} : { motion: createMotionLinkActor({ ...options.motion, logger: this.#logger }) }),
         ...(options.tools === undefined ? {} : { tools: options.tools }),
         ...(options.language === undefined ? {} : { language: options.language }),
@@ -113,8 +121,10 @@ export class SessionHost {
         ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),
         ...(options.history === undefined ? {} : { history: options.history }),
         ...(options.session === undefined ? {} : { options: options.session }),
+        ...(options.stage === undefined ? {} : { stage: options.stage }),
       },
     );
+    this.#stage = options.stage?.id;
     this.#wire();
   }
 
@@ -142,6 +152,11 @@ export class SessionHost {
   }
 
   /** The user's voice as the session has it: silent, speaking or paused. */
+  /** The playbook's current stage (undefined without a playbook, or once it completed). */
+  get stage(): string | undefined {
+    return this.#stage;
+  }
+
   get voice(): VoiceState {
     return this.#encoder.current?.voice ?? 'silent';
   }
@@ -283,6 +298,9 @@ export class SessionHost {
       case 'session.idle':
         this.#hook('onIdle', { sessionId, prompts: event.prompts });
         break;
+      case 'stage.change':
+        this.#stageChanged(event);
+        break;
       case 'reply.done':
         this.#hook('onReply', { sessionId, turnId: String(event.replyId), text: event.text, interrupted: event.interrupted });
         if (metrics !== undefined) {
@@ -297,6 +315,40 @@ export class SessionHost {
       default:
         break;
     }
+  }
+
+  /** Hooks (the server's and the stage definitions' own), non-blocking, and persistence of the stage. */
+  #stageChanged(event: Extract<SessionEmitted, { type: 'stage.change' }>): void {
+    const sessionId = this.id;
+    const playbook = this.#options.playbook;
+    const context = (stage: string) => ({
+      stage,
+      data: event.data,
+      turns: 0,
+      elapsedMs: 0,
+      history: this.history,
+      lastUserText: '',
+      lastAssistantText: '',
+    });
+    const runStageHook = (name: 'onEnter' | 'onExit', stage: string): void => {
+      const hook = playbook?.stages[stage]?.[name];
+      if (hook === undefined) return;
+      void Promise.resolve()
+        .then(() => hook(context(stage)))
+        .catch((error: unknown) => this.#options.onHookError(name === 'onEnter' ? 'onStageEnter' : 'onStageExit', error, sessionId));
+    };
+    if (event.from !== null && event.reason.kind !== 'resume') {
+      this.#hook('onStageExit', { sessionId, stage: event.from });
+      runStageHook('onExit', event.from);
+    }
+    if (event.from !== null) this.#hook('onTransition', { sessionId, from: event.from, to: event.to, reason: event.reason });
+    if (event.to === null) this.#hook('onPlaybookComplete', { sessionId, from: event.from, reason: event.reason });
+    else {
+      this.#hook('onStageEnter', { sessionId, stage: event.to, data: event.data });
+      runStageHook('onEnter', event.to);
+    }
+    this.#stage = event.to ?? undefined;
+    this.#options.onStage?.(event.to === null ? undefined : { id: event.to, ...(event.data === undefined ? {} : { data: event.data as Readonly<Record<string, unknown>> }) });
   }
 
   #finish(): void {

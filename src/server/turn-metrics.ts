@@ -29,7 +29,7 @@ interface UserTurn {
 
 interface TurnClock {
   readonly id: number;
-  readonly source: 'voice' | 'text' | 'idle';
+  readonly source: 'voice' | 'text' | 'idle' | 'stage';
   readonly user: UserTurn | undefined;
   readonly finalAt: number | undefined;
   preemptive: 'used' | 'discarded' | 'off';
@@ -89,7 +89,7 @@ export class TurnMetricsTracker {
     }
   }
 
-  #turnStart(id: number, source: 'voice' | 'text' | 'idle', preemptive: 'used' | 'discarded' | 'off'): void {
+  #turnStart(id: number, source: 'voice' | 'text' | 'idle' | 'stage', preemptive: 'used' | 'discarded' | 'off'): void {
     const voice = source === 'voice';
     this.#turn = {
       id,

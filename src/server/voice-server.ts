@@ -16,6 +16,7 @@ import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
 import { resolveSessionSettings, type SessionOptions } from '../session/config.js';
 import type { TurnDetector } from '../turn/detector.js';
+import type { Playbook } from '../playbook/types.js';
 import type { MotionLinkOptions } from '../motion/link.js';
 import { MemorySessionStore, type SessionStore } from '../session/store.js';
 import { type VadConfig, resolveVadConfig } from '../vad/config.js';
@@ -53,6 +54,10 @@ export interface VoiceServerOptions {
   readonly turn?: Omit<SessionOptions, 'sessionTtlMs'>;
   /** How likely the user has finished a turn (docs/turn-detection.md). Default: the lexical detector. */
   readonly turnDetector?: TurnDetector;
+  /** The playbook every session runs (docs/playbooks.md), unless the client names one of `playbooks`. */
+  readonly playbook?: Playbook;
+  /** Named playbooks a client chooses with `session.hello.options.playbook`. */
+  readonly playbooks?: Readonly<Record<string, Playbook>>;
   readonly session?: {
     /** How long a dropped session waits for a resume. Default 60 000 ms. */
     readonly ttlMs?: number;
@@ -312,6 +317,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
         }
       },
       createHost: (spec: NewHost) => this.#createHost(spec),
+      hasPlaybook: (name) => this.#options.playbooks !== undefined && Object.hasOwn(this.#options.playbooks, name),
       audioOf: (host) => this.#audio.get(host) as NegotiatedAudio,
       restore: async (sessionId, resumeToken) => {
         const record = await this.#store.get(sessionId);
@@ -323,7 +329,14 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
           record.audio.transport === 'webrtc'
             ? { transport: 'webrtc', format: 'opus', sampleRate: 48_000, channels: 1, frameMs: 20 }
             : { transport: 'websocket', format: 'pcm16', sampleRate: record.audio.sampleRate as 16_000 | 24_000 | 48_000, channels: 1, frameMs: 20 };
-        return this.#createHost({ sessionId, resumeToken, audio, history: record.history });
+        const playbook = record.playbook;
+        return this.#createHost({
+          sessionId,
+          resumeToken,
+          audio,
+          history: record.history,
+          ...(playbook === undefined ? {} : { playbook: { name: playbook.name ?? '', stage: playbook.stage, ...(playbook.data === undefined ? {} : { data: playbook.data }) } }),
+        });
       },
       connected: (_connection, info) => {
         this.emit('connection', info);
@@ -349,14 +362,23 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     const vad = options.vad === false ? false : { ...(options.vad === undefined ? {} : { config: options.vad }), shared: options.sharedVad ?? getSharedVad() };
     const tokenHash = createHash('sha256').update(spec.resumeToken).digest('hex');
     const createdAt = Date.now();
-    /** Persists the conversation; it stays resumable from the store for `lifetimeMs`. */
+    const playbookName = spec.playbook?.name ?? '';
+    const playbook = playbookName === '' ? options.playbook : options.playbooks?.[playbookName];
+    let stage: { id: string; data?: Readonly<Record<string, unknown>> } | undefined =
+      spec.playbook?.stage === undefined ? undefined : { id: spec.playbook.stage, ...(spec.playbook.data === undefined ? {} : { data: spec.playbook.data }) };
+    /** Persists the conversation (and the playbook stage); it stays resumable from the store for `lifetimeMs`. */
+    let lastHistory: readonly ChatMessage[] = spec.history ?? [];
     const writeRecord = (history: readonly ChatMessage[], lifetimeMs: number): void => {
       const now = Date.now();
+      lastHistory = history;
       void this.#store
         .set({
           sessionId: spec.sessionId,
           resumeTokenHash: tokenHash,
           history,
+          ...(playbook === undefined || stage === undefined
+            ? {}
+            : { playbook: { ...(playbookName === '' ? {} : { name: playbookName }), stage: stage.id, ...(stage.data === undefined ? {} : { data: stage.data }) } }),
           audio: { transport: spec.audio.transport, sampleRate: spec.audio.sampleRate },
           createdAt,
           updatedAt: now,
@@ -386,6 +408,12 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
         void this.#store.delete(closed.id).catch((error: unknown) => this.#logger.warn({ err: error }, 'session store delete failed'));
       },
       onHistory: (_changed, history) => writeRecord(history, 24 * 3_600_000),
+      onStage: (next) => {
+        stage = next;
+        writeRecord(lastHistory, 24 * 3_600_000);
+      },
+      ...(playbook === undefined ? {} : { playbook }),
+      ...(stage === undefined ? {} : { stage }),
       ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),
       ...(options.tools === undefined ? {} : { tools: options.tools }),
       ...(options.turnDetector === undefined ? {} : { turnDetector: options.turnDetector }),

@@ -4,8 +4,9 @@
  */
 import { fromCallback, fromPromise } from 'xstate';
 import type { LlmActorEvent, LlmActorInput, PlayoutCommand, ToolResult, TtsActorEvent, TtsActorInput } from '../../machines/reply.js';
-import { isAbortError, isVoxError, ProviderError } from '../errors.js';
+import { ConfigError, isAbortError, isVoxError, ProviderError } from '../errors.js';
 import type { LlmProvider, Tool, ToolCall, TtsProvider, WordTiming } from '../providers/types.js';
+import { runToolCall, type TimerClock } from '../tools/run.js';
 
 export interface ErrorInfo {
   readonly code: string;
@@ -42,6 +43,12 @@ export function createLlmActor(llm: LlmProvider) {
     const controller = new AbortController();
     const { signal } = controller;
     void (async () => {
+      if (input.say !== undefined) {
+        // A fixed text (a playbook greeting): no LLM call.
+        if (input.say.length > 0) sendBack({ type: 'llm.text', text: input.say });
+        sendBack({ type: 'llm.done' });
+        return;
+      }
       try {
         const request = input.tools.length > 0 ? { messages: input.messages, tools: input.tools, signal } : { messages: input.messages, signal };
         for await (const event of llm.stream(request)) {
@@ -133,39 +140,38 @@ export function createTtsActor(tts: TtsProvider, voice?: string, guard?: Guard) 
   });
 }
 
-function serialize(value: unknown): string {
-  if (typeof value === 'string') return value;
-  try {
-    return JSON.stringify(value) ?? 'null';
-  } catch {
-    return String(value);
-  }
+export interface ToolsActorOptions {
+  /** The time limit of a call whose tool has no `timeoutMs`. Default: none. */
+  readonly timeoutMs?: number;
+  /** The clock time limits run on. Default: the actor system's clock (the session's, virtual in simulations). */
+  readonly clock?: TimerClock;
 }
 
-/** Runs one round of tool calls in parallel. A failing tool becomes an error result the model sees. */
-export function createToolsActor(tools: readonly Tool[]) {
-  const byName = new Map(tools.map((tool) => [tool.name, tool]));
-  return fromPromise<ToolResult[], { calls: readonly ToolCall[] }>(async ({ input, signal }) =>
-    Promise.all(
-      input.calls.map(async (call): Promise<ToolResult> => {
-        const tool = byName.get(call.name);
-        if (tool === undefined) {
-          return { callId: call.id, name: call.name, ok: false, content: serialize({ error: `unknown tool '${call.name}'`, code: 'tool_unknown' }) };
-        }
-        let args: unknown;
-        try {
-          args = call.arguments.trim() === '' ? {} : JSON.parse(call.arguments);
-        } catch {
-          return { callId: call.id, name: call.name, ok: false, content: serialize({ error: 'arguments are not valid JSON', code: 'tool_invalid_arguments' }) };
-        }
-        try {
-          const result = await tool.execute(args, { signal });
-          return { callId: call.id, name: call.name, ok: true, content: serialize(result) };
-        } catch (error) {
-          if (signal.aborted) throw error;
-          return { callId: call.id, name: call.name, ok: false, content: serialize({ error: describeError(error, 'tool_failed').message, code: 'tool_failed' }) };
-        }
-      }),
-    ),
-  );
+function checkTimeout(field: string, value: number | undefined): void {
+  if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw new ConfigError(field, `must be a positive number of milliseconds (got ${String(value)})`);
+}
+
+/**
+ * Runs one round of tool calls in parallel (src/tools/run.ts): arguments are parsed and validated,
+ * and every failure (unknown tool, invalid arguments, a throw, a timeout) becomes an error result
+ * the model sees. Stopping the actor (the reply is cancelled) aborts the calls of tools that allow
+ * it; a `cancelOnInterrupt: false` call runs on and its result goes nowhere.
+ */
+export function createToolsActor(tools: readonly Tool[], options: ToolsActorOptions = {}) {
+  const byName = new Map<string, Tool>();
+  for (const tool of tools) {
+    if (byName.has(tool.name)) throw new ConfigError('tools', `two tools are named '${tool.name}'`);
+    checkTimeout(`tools.${tool.name}.timeoutMs`, tool.timeoutMs);
+    byName.set(tool.name, tool);
+  }
+  checkTimeout('timeoutMs', options.timeoutMs);
+  return fromPromise<ToolResult[], { calls: readonly ToolCall[]; allowed?: readonly string[] }>(async ({ input, signal, system }) => {
+    // The system's clock is the one the session actor was created with (XState keeps it as `_clock`).
+    const clock = options.clock ?? (system._clock as TimerClock);
+    const run = { signal, clock, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) };
+    // Only the tools the reply offered the model run (a playbook stage's): another stage's are unknown here.
+    const allowed = input.allowed === undefined ? undefined : new Set(input.allowed);
+    const lookup = (name: string): Tool | undefined => (allowed === undefined || allowed.has(name) ? byName.get(name) : undefined);
+    return Promise.all(input.calls.map((call) => runToolCall(lookup(call.name), call, run)));
+  });
 }

@@ -5,6 +5,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type AnyActorLogic, createActor, fromCallback, fromPromise } from 'xstate';
 import { replyMachine } from '../../machines/reply.js';
+import { createPlaybookMachine, type PlaybookEvent, type PlaybookInput, STAGE_TOOL_NAME } from '../../machines/playbook.js';
+import type { Playbook } from '../playbook/types.js';
 import {
   type MotionChildCommand,
   type SessionActorRef,
@@ -51,12 +53,16 @@ export interface SessionDependencies {
   readonly turnDetector?: TurnDetector;
   /** After the end of turn, how long the final transcript may take. Default 5000 ms (the session option `sttTimeoutMs`). */
   readonly sttTimeoutMs?: number;
+  /** A playbook (definePlaybook) the session runs as its `playbook` child: stages, their prompts and tools, transitions. */
+  readonly playbook?: Playbook;
 }
 
 export interface SessionSpec {
   readonly systemPrompt?: string;
   readonly history?: readonly ChatMessage[];
   readonly options?: SessionOptions;
+  /** A restored session's playbook stage (and stage data) to resume in. */
+  readonly stage?: { readonly id: string; readonly data?: Readonly<Record<string, unknown>> };
 }
 
 /** A fresh, unguessable resume token (256 bits, URL-safe). */
@@ -79,12 +85,34 @@ function validateProviders(providers: Providers): void {
 }
 
 const noVad = fromCallback<VadChildCommand, VadChildInput>(() => undefined);
+const noPlaybook = fromCallback<PlaybookEvent, PlaybookInput>(() => undefined);
+
+/** The playbook's tools, each once (a tool may serve several stages), and the stage tool when a transition needs it. */
+function playbookTools(playbook: Playbook): Tool[] {
+  const byName = new Map<string, Tool>();
+  for (const tool of [...(playbook.globalTools ?? []), ...Object.values<{ tools?: readonly Tool[] }>(playbook.stages).flatMap((stage) => stage.tools ?? [])]) {
+    if (!byName.has(tool.name)) byName.set(tool.name, tool);
+  }
+  if (playbook.transitions.some((t) => t.condition.type === 'llmDecision')) {
+    byName.set(STAGE_TOOL_NAME, {
+      name: STAGE_TOOL_NAME,
+      description: 'Move the conversation to another stage.',
+      parameters: { type: 'object', properties: { target: { type: 'string' } }, required: ['target'] },
+      // The playbook takes the transition once this result is committed (machines/playbook.ts).
+      execute: async (args) => ({ stage: (args as { target?: unknown } | null)?.target }),
+    });
+  }
+  return [...byName.values()];
+}
 const noMotion = fromCallback<MotionChildCommand>(() => undefined);
 
 export function createSessionLogic(deps: SessionDependencies) {
   validateProviders(deps.providers);
   const clock = deps.clock ?? realClock;
-  const tools = deps.tools ?? [];
+  // Every tool a reply may run: the session's, and the playbook's (global, each stage's, and the
+  // stage tool of llmDecision transitions). Which of them a reply may call is its stage's business.
+  const own = deps.tools ?? [];
+  const tools = [...own, ...(deps.playbook === undefined ? [] : playbookTools(deps.playbook).filter((tool) => !own.some((t) => t.name === tool.name)))];
   const reply = replyMachine.provide({
     actors: {
       llm: createLlmActor(deps.providers.llm),
@@ -115,6 +143,7 @@ export function createSessionLogic(deps: SessionDependencies) {
       vad: (deps.vad ?? noVad) as typeof noVad,
       stt: recognizer.logic,
       turnDetector,
+      ...(deps.playbook === undefined ? {} : { playbook: createPlaybookMachine(deps.playbook, { now: () => clock.now() }) as unknown as typeof noPlaybook }),
       reply,
       motion: (deps.motion ?? noMotion) as typeof noMotion,
     },
@@ -138,6 +167,7 @@ export function createSession(deps: SessionDependencies, spec: SessionSpec = {})
   const input = {
     settings,
     streamingStt: typeof deps.providers.stt.stream === 'function',
+    ...(deps.playbook === undefined ? {} : { playbook: spec.stage === undefined ? {} : { stage: spec.stage.id, ...(spec.stage.data === undefined ? {} : { data: spec.stage.data }) } }),
     tools: (deps.tools ?? []).map(({ name, description, parameters }) => ({ name, description, parameters })),
     ...(spec.systemPrompt === undefined ? {} : { systemPrompt: spec.systemPrompt }),
     ...(spec.history === undefined ? {} : { history: spec.history }),

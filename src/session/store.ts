@@ -17,6 +17,8 @@ export interface SessionRecord {
   readonly updatedAt: number;
   /** After this time (ms since the epoch) the record is dead. */
   readonly expiresAt: number;
+  /** The playbook the session runs (its name, when the server has several) and its current stage. */
+  readonly playbook?: { readonly name?: string; readonly stage: string; readonly data?: Readonly<Record<string, unknown>> };
 }
 
 export interface SessionStore {

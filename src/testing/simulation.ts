@@ -25,6 +25,7 @@ import type { ChatMessage, PcmFloat, Providers, SttProvider, Tool } from '../pro
 import { withResilience, type ResilienceOptions } from '../providers/resilience/index.js';
 import { AudioRecorder } from '../audio/recorder.js';
 import type { TurnDetector } from '../turn/detector.js';
+import type { Playbook } from '../playbook/types.js';
 import { VirtualClock } from './virtual-clock.js';
 
 export type SimRecord =
@@ -55,6 +56,8 @@ export interface SimulationOptions {
   };
   /** The end-of-turn detector. Default: the lexical one. */
   readonly turnDetector?: TurnDetector;
+  /** A playbook the session runs (definePlaybook). */
+  readonly playbook?: Playbook;
   /**
    * Wrap the fakes in the production timeout/retry layer (`withResilience`) on the virtual clock, so
    * a provider that hangs times out as it would in a server. Default: unwrapped.
@@ -146,6 +149,7 @@ export class Simulation {
         recorder: this.recorder,
         prefixPaddingMs: this.vadConfig.prefixPaddingMs,
         ...(options.turnDetector === undefined ? {} : { turnDetector: options.turnDetector }),
+        ...(options.playbook === undefined ? {} : { playbook: options.playbook }),
         clock,
         resumeToken: this.resumeToken,
         ...(options.tools === undefined ? {} : { tools: options.tools }),

@@ -67,8 +67,9 @@ const serverFixtures: ServerMessage[] = [
   { type: 'tool.start', replyId: 'r1', callId: 'c1', name: 'book', arguments: { people: 2 } },
   { type: 'tool.end', replyId: 'r1', callId: 'c1', name: 'book', ok: true, result: { id: 'b7' } },
   { type: 'tool.end', replyId: 'r1', callId: 'c2', name: 'book', ok: false, error: 'no tables left' },
-  { type: 'stage.change', from: 'intake', to: 'verification' },
-  { type: 'stage.change', from: null, to: 'intake' },
+  { type: 'stage.change', from: 'intake', to: 'verification', reason: { kind: 'toolCall', tool: 'verify_identity' } },
+  { type: 'stage.change', from: null, to: 'intake', reason: { kind: 'start' } },
+  { type: 'stage.change', from: 'verification', to: null, reason: { kind: 'keyword', keyword: 'goodbye' } },
   {
     type: 'metrics.turn',
     turnId: 't1',
