@@ -34,7 +34,6 @@ const INTERRUPTION = 'Please change the booking to Friday instead.';
 const MIN_SILENCE_MS = 480;
 /** Generous bounds (real time on a shared machine): the decision and the first audio after the edge. */
 const ENDPOINTING_BOUND_MS = 400;
-const FIRST_AUDIO_BOUND_MS = 450;
 /** Silence the microphone sends after a clip, and how long to watch after the answer for anything more. */
 const TAIL_MS = 1500;
 const QUIET_MS = 500;
@@ -197,10 +196,9 @@ describe('streaming STT through VoiceServer (real Silero, GoogleStt over loopbac
     expect(metrics).toHaveLength(1);
     expect(metrics[0]).toMatchObject({ preemptive: 'off' });
     expect(metrics[0]!['endpointingMs']).toBeLessThan(ENDPOINTING_BOUND_MS);
-    expect(metrics[0]!['userStoppedToFirstAudioMs']).toBeLessThan(FIRST_AUDIO_BOUND_MS);
+    // Wall-clock figures are the benchmark's (bench/turns); here the order of events decides: the
+    // agent was already speaking when the VAD's minSilenceMs ran out.
     expect(first).toBeDefined();
-    expect(first! - t.edgeAt).toBeLessThan(FIRST_AUDIO_BOUND_MS);
-    // The agent was already speaking when the VAD's minSilenceMs ran out.
     expect(first!).toBeLessThan(speechEnd!.t);
   });
 
@@ -211,7 +209,6 @@ describe('streaming STT through VoiceServer (real Silero, GoogleStt over loopbac
     expect(t.of('transcript.final').map((x) => x.m['text'])).toEqual([SENTENCE]);
     expect(t.of('reply.audio_start')).toHaveLength(1);
     expect(first).toBeDefined();
-    expect(first! - t.edgeAt).toBeLessThan(FIRST_AUDIO_BOUND_MS);
     const metrics = t.of('metrics.turn').map((x) => x.m);
     expect(metrics).toHaveLength(1);
     expect(metrics[0]).toMatchObject({ preemptive: 'used' });
