@@ -16,7 +16,7 @@
  */
 import { and, assign, fromPromise, sendParent, setup } from 'xstate';
 import type { ChatMessage, ToolSpec } from '../src/providers/types.js';
-import type { Playbook, StageChangeReason, StageContext, TransitionDefinition } from '../src/playbook/types.js';
+import type { Playbook, StageChangeReason, StageContext, ToolChoice, TransitionDefinition } from '../src/playbook/types.js';
 
 /** The built-in tool an `llmDecision` transition gives the LLM: it names the stage to move to. */
 export const STAGE_TOOL_NAME = 'change_stage';
@@ -42,6 +42,10 @@ export interface StageView {
   readonly tools: readonly ToolSpec[];
   readonly greeting: string | undefined;
   readonly data: unknown;
+  /** The stage's model settings and tool choice. */
+  readonly llm: { readonly model?: string; readonly temperature?: number; readonly maxTokens?: number; readonly toolChoice?: ToolChoice } | undefined;
+  /** `reset`: the stage's replies see the conversation from the stage's entry on. */
+  readonly contextStrategy: 'append' | 'reset';
 }
 
 export type PlaybookParentEvent = {
@@ -116,6 +120,11 @@ export function stageView(playbook: Playbook, stage: string, data: unknown): Sta
     tools: stageTools(playbook, stage),
     greeting: definition?.greeting,
     data,
+    llm:
+      definition?.llm === undefined && definition?.toolChoice === undefined
+        ? undefined
+        : { ...definition?.llm, ...(definition?.toolChoice === undefined ? {} : { toolChoice: definition.toolChoice }) },
+    contextStrategy: definition?.contextStrategy === 'reset' ? 'reset' : 'append',
   };
 }
 

@@ -44,6 +44,14 @@ export const DEFAULT_REPLY_SETTINGS: ReplySettings = {
   segments: DEFAULT_SEGMENT_OPTIONS,
 };
 
+/** Per-reply model settings (a playbook stage's). */
+export interface LlmSettings {
+  readonly model?: string;
+  readonly temperature?: number;
+  readonly maxTokens?: number;
+  readonly toolChoice?: 'auto' | 'required' | 'none' | { readonly name: string };
+}
+
 export interface ReplyInput {
   readonly replyId: number;
   readonly messages: readonly ChatMessage[];
@@ -59,6 +67,7 @@ export interface ReplyInput {
   readonly held?: boolean;
   /** Say this text instead of asking the LLM (a playbook stage's greeting). */
   readonly say?: string;
+  readonly llm?: LlmSettings;
 }
 
 export interface ReplyContext {
@@ -83,6 +92,7 @@ export interface ReplyContext {
   readonly error: ErrorInfo | undefined;
   readonly outputPaused: boolean;
   readonly say: string | undefined;
+  readonly llm: LlmSettings | undefined;
   /** Speculative and not yet committed (see ReplyInput.held). */
   readonly held: boolean;
   /** While held: the deltas and the avatar audio that will be sent at the commit. */
@@ -142,6 +152,8 @@ export type ReplyParentEvent =
 export interface LlmActorInput {
   readonly messages: readonly ChatMessage[];
   readonly tools: readonly ToolSpec[];
+  /** The stage's model settings and tool choice (machines/playbook.ts StageView). */
+  readonly llm?: LlmSettings;
   /** Fixed text to stream instead of calling the LLM (a greeting). */
   readonly say?: string;
 }
@@ -341,6 +353,7 @@ export const replyMachine = setup({
     outputPaused: input.outputPaused ?? false,
     held: input.held ?? false,
     say: input.say,
+    llm: input.llm,
     heldDeltas: [],
     heldMotion: [],
   }),
@@ -372,7 +385,9 @@ export const replyMachine = setup({
                 src: 'llm',
                 // Only the first round can be a fixed text (it has no tool calls).
                 input: ({ context }) =>
-                  context.say !== undefined && context.rounds === 0 ? { messages: context.messages, tools: [], say: context.say } : { messages: context.messages, tools: context.tools },
+                  context.say !== undefined && context.rounds === 0
+                    ? { messages: context.messages, tools: [], say: context.say }
+                    : { messages: context.messages, tools: context.tools, ...(context.llm === undefined ? {} : { llm: context.llm }) },
               },
               on: {
                 'llm.text': {

@@ -177,6 +177,8 @@ export interface SessionContext {
   /** A greeting waiting to be spoken, and the one the reply being started speaks. */
   readonly say: string | undefined;
   readonly replySay: string | undefined;
+  /** Where the current stage's conversation starts in the history (a `reset` stage's replies see only that part). */
+  readonly stageFrom: number;
 }
 
 /**

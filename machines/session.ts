@@ -87,6 +87,19 @@ function appendTurn(history: readonly ChatMessage[], parts: readonly TurnPart[])
   return out;
 }
 
+/** Where the user messages at the end of the history start (its length when it does not end with one). */
+function trailingUserStart(history: readonly ChatMessage[]): number {
+  let i = history.length;
+  while (i > 0 && history[i - 1]?.role === 'user') i--;
+  return i;
+}
+
+/** The history within its limits; the stage's start moves with what was dropped from the front. */
+function limited(context: SessionContext): { history: readonly ChatMessage[]; stageFrom: number } {
+  const history = limitHistory(context.history, context.settings.history);
+  return { history, stageFrom: Math.max(0, context.stageFrom - (context.history.length - history.length)) };
+}
+
 function missing(name: string): never {
   throw new Error(`The session machine's '${name}' actor was not provided (use sessionMachine.provide({ actors }))`);
 }
@@ -224,6 +237,8 @@ export const sessionMachine = setup({
     })),
     setStage: assign(({ context }, params: { event: PlaybookParentEvent }) => ({
       stage: params.event.stage,
+      // A reset stage starts with the user turn that led to it (if that was what changed the stage).
+      stageFrom: params.event.stage?.contextStrategy === 'reset' ? trailingUserStart(context.history) : context.stageFrom,
       // The new stage's greeting is spoken once: as the answer of the turn that led here, or when the agent is free.
       say: params.event.stage?.greeting ?? context.say,
       playbook: params.event.to === null ? context.playbook : { stage: params.event.to, ...(context.playbook?.data === undefined ? {} : { data: context.playbook.data }) },
@@ -320,7 +335,7 @@ export const sessionMachine = setup({
     commitTypedText: assign({ history: ({ context }, params: { text: string }) => appendUser(context.history, params.text.trim()) }),
     nextTurn: assign(({ context }) => ({
       turn: context.turn + 1,
-      history: limitHistory(context.history, context.settings.history),
+      ...limited(context),
       heard: '',
       audioStarted: false,
       nudge: undefined,
@@ -345,7 +360,7 @@ export const sessionMachine = setup({
     })),
     commitReply: sendTo('reply', { type: 'reply.commit' as const }),
     emitCommittedTurnStart: emit(({ context }) => ({ type: 'turn.start' as const, replyId: context.turn, source: 'voice' as const })),
-    limitHistory: assign({ history: ({ context }) => limitHistory(context.history, context.settings.history) }),
+    limitHistory: assign(({ context }) => limited(context)),
 
     // --- idle ------------------------------------------------------------------------------------
     emitIdle: emit(({ context }) => ({ type: 'session.idle' as const, prompts: context.idlePrompts })),
@@ -438,6 +453,7 @@ export const sessionMachine = setup({
     stage: undefined,
     say: undefined,
     replySay: undefined,
+    stageFrom: 0,
   }),
   entry: ['spawnVad', 'spawnStt', 'spawnMotion', 'spawnPlaybook'],
   initial: 'active',
@@ -711,9 +727,11 @@ export const sessionMachine = setup({
                 // was before this transition; the connection region does not change in it.
                 input: ({ context, self }) => {
                   const speculative = context.speculation !== undefined;
+                  // A `reset` stage's replies see the conversation from the stage's entry on.
+                  const conversation = context.stageFrom > 0 ? context.history.slice(context.stageFrom) : context.history;
                   const history = speculative
-                    ? appendTurn(context.history, [...context.turnParts, { text: context.speculation ?? '', typed: false }])
-                    : context.history;
+                    ? appendTurn(conversation, [...context.turnParts, { text: context.speculation ?? '', typed: false }])
+                    : conversation;
                   // A playbook stage brings its own prompt (the playbook's global one, then the stage's) and tools.
                   const prompt = context.stage?.systemPrompt ?? context.systemPrompt;
                   const system: ChatMessage[] = [...(prompt.length > 0 ? [{ role: 'system' as const, content: prompt }] : [])];
@@ -726,6 +744,7 @@ export const sessionMachine = setup({
                     outputPaused: self.getSnapshot().matches({ active: { connection: 'suspended' } }),
                     held: speculative,
                     ...(context.replySay === undefined ? {} : { say: context.replySay }),
+                    ...(context.stage?.llm === undefined ? {} : { llm: context.stage.llm }),
                   };
                 },
               },

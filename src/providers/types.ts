@@ -117,6 +117,12 @@ export interface LlmRequest {
   readonly messages: readonly ChatMessage[];
   readonly tools?: readonly ToolSpec[];
   readonly signal: AbortSignal;
+  /** Per-request settings (a playbook stage's); the provider's own options where absent. */
+  readonly model?: string;
+  readonly temperature?: number;
+  readonly maxTokens?: number;
+  /** Whether (and which) tools the model must call: `auto` (default), `required`, `none`, or one tool by name. */
+  readonly toolChoice?: 'auto' | 'required' | 'none' | { readonly name: string };
 }
 
 export interface LlmUsage {

@@ -50,7 +50,8 @@ export function createLlmActor(llm: LlmProvider) {
         return;
       }
       try {
-        const request = input.tools.length > 0 ? { messages: input.messages, tools: input.tools, signal } : { messages: input.messages, signal };
+        const base = input.tools.length > 0 ? { messages: input.messages, tools: input.tools, signal } : { messages: input.messages, signal };
+        const request = input.llm === undefined ? base : { ...base, ...input.llm };
         for await (const event of llm.stream(request)) {
           if (signal.aborted) return;
           switch (event.type) {

@@ -86,6 +86,29 @@ describe('playbook in a session', () => {
     expect(sim.emitted('tools.end')[0]?.results[0]?.content).toContain('tool_unknown');
   });
 
+  it("a stage's model settings, tool choice and tools reach the LLM; a reset stage's replies see only the conversation since its entry", async () => {
+    const pb = playbook();
+    const tuned: Playbook = {
+      ...pb,
+      stages: {
+        ...pb.stages,
+        party: { ...pb.stages['party']!, llm: { model: 'small', temperature: 0.2, maxTokens: 64 }, toolChoice: 'required', contextStrategy: 'reset' },
+      },
+    };
+    const sim = new Simulation({ playbook: tuned, respond: () => ['Ok.'] }).start();
+    await sim.advance(2_000);
+    sim.type('a table please');
+    await sim.advance(3_000);
+    const call = sim.llm.calls.at(-1)!;
+    expect(call).toMatchObject({ model: 'small', temperature: 0.2, maxTokens: 64, toolChoice: 'required' });
+    expect(call.tools?.map((t) => t.name)).toEqual(['set_party_size']);
+    // The greeting came before the stage: the stage's replies start with the turn that led to it.
+    expect(call.messages.filter((m) => m.role !== 'system').map((m) => m.content)).toEqual(['a table please']);
+    sim.type('two of us');
+    await sim.advance(3_000);
+    expect(sim.llm.calls.at(-1)!.messages.filter((m) => m.role !== 'system').map((m) => m.content)).toEqual(['a table please', 'Ok.', 'two of us']);
+  });
+
   it('a stage timeout takes its transition; a higher-priority transition wins', async () => {
     const sim = new Simulation({ playbook: playbook(), respond: (m) => (/four/.test(String(m.at(-1)?.content)) ? [{ toolCall: { name: 'set_party_size', arguments: '{"n":4}' } }] : ['Ok.']) }).start();
     await sim.advance(2_000);

@@ -119,6 +119,8 @@ export class FakeLlm implements LlmProvider {
   readonly ledger: CallLedger;
   /** The messages each completion was asked with, in order. */
   readonly requests: (readonly ChatMessage[])[] = [];
+  /** Every request whole (tools, per-request settings), beside `requests` (its messages). */
+  readonly calls: Omit<LlmRequest, 'signal'>[] = [];
   #options: FakeLlmOptions;
   #clock: Clock;
   #calls = 0;
@@ -132,6 +134,8 @@ export class FakeLlm implements LlmProvider {
   async *stream(request: LlmRequest): AsyncIterable<LlmEvent> {
     const call = ++this.#calls;
     this.requests.push(request.messages);
+    const { signal: _signal, ...whole } = request;
+    this.calls.push(whole);
     const record = this.ledger.begin('llm');
     const { signal } = request;
     try {

@@ -79,15 +79,19 @@ export class OpenAiLlm implements LlmProvider {
     const o = this.#options;
     const official = isOfficialOpenAi(this.#client);
     const tools = request.tools?.length ? request.tools.map(toOpenAiTool) : undefined;
+    const temperature = request.temperature ?? o.temperature;
+    const maxTokens = request.maxTokens ?? o.maxTokens;
+    const choice = request.toolChoice;
     return {
-      model: this.model,
+      model: request.model ?? this.model,
       messages: request.messages.map(toOpenAiMessage),
       stream: true,
       ...(o.includeUsage === false ? {} : { stream_options: { include_usage: true } }),
       ...(tools ? { tools } : {}),
       ...(tools && o.parallelToolCalls !== undefined ? { parallel_tool_calls: o.parallelToolCalls } : {}),
-      ...(o.temperature === undefined ? {} : { temperature: o.temperature }),
-      ...(o.maxTokens === undefined ? {} : official ? { max_completion_tokens: o.maxTokens } : { max_tokens: o.maxTokens }),
+      ...(tools && choice !== undefined ? { tool_choice: typeof choice === 'string' ? choice : { type: 'function' as const, function: { name: choice.name } } } : {}),
+      ...(temperature === undefined ? {} : { temperature }),
+      ...(maxTokens === undefined ? {} : official ? { max_completion_tokens: maxTokens } : { max_tokens: maxTokens }),
     };
   }
 }
