@@ -179,6 +179,8 @@ export interface SessionContext {
   readonly replySay: string | undefined;
   /** Where the current stage's conversation starts in the history (a `reset` stage's replies see only that part). */
   readonly stageFrom: number;
+  /** User turns sent to the playbook whose check has not come back: the reply waits for all of them. */
+  readonly pendingChecks: number;
 }
 
 /**

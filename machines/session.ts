@@ -229,6 +229,8 @@ export const sessionMachine = setup({
     spawnStt: spawnChild('stt', { id: 'stt', input: {} }),
     spawnPlaybook: spawnChild('playbook', { id: 'playbook', input: ({ context }) => context.playbook ?? {} }),
     notifyUserTurn: sendTo('playbook', ({ context }): PlaybookEvent => ({ type: 'playbook.userTurn', text: lastUserText(context.history), history: context.history })),
+    countCheck: assign({ pendingChecks: ({ context }) => context.pendingChecks + 1 }),
+    checkDone: assign({ pendingChecks: ({ context }) => Math.max(0, context.pendingChecks - 1) }),
     notifyReplyDone: sendTo('playbook', ({ context }, params: { text: string }): PlaybookEvent => ({ type: 'playbook.replyDone', text: params.text, history: context.history })),
     notifyToolResults: sendTo('playbook', ({ context }, params: { results: readonly ToolResult[] }): PlaybookEvent => ({
       type: 'playbook.toolResults',
@@ -454,12 +456,15 @@ export const sessionMachine = setup({
     say: undefined,
     replySay: undefined,
     stageFrom: 0,
+    pendingChecks: 0,
   }),
   entry: ['spawnVad', 'spawnStt', 'spawnMotion', 'spawnPlaybook'],
   initial: 'active',
   on: {
     'session.close': { target: '.closed', actions: { type: 'emitClosed', params: ({ event }) => ({ reason: event.reason ?? 'closed' }) } },
     'vad.error': { actions: { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) } },
+    // A check that came back after its turn was answered some other way.
+    'playbook.checked': { actions: 'checkDone' },
     'playbook.stage': {
       actions: [{ type: 'emitStageChange', params: ({ event }) => ({ event }) }, { type: 'setStage', params: ({ event }) => ({ event }) }],
     },
@@ -683,9 +688,13 @@ export const sessionMachine = setup({
             // A playbook checks its transitions on the user turn just committed; the reply then speaks in
             // the stage they lead to (its greeting, if it has one, is the answer).
             routing: {
-              entry: 'notifyUserTurn',
+              entry: ['notifyUserTurn', 'countCheck'],
               on: {
-                'playbook.checked': { target: 'replying', actions: 'takeSay' },
+                // Every turn sent has been checked: the stage is the one they lead to.
+                'playbook.checked': [
+                  { guard: ({ context }) => context.pendingChecks <= 1, target: 'replying', actions: ['checkDone', 'takeSay'] },
+                  { actions: 'checkDone' },
+                ],
                 'user.text': {
                   guard: { type: 'textNotBlank', params: ({ event }) => ({ text: event.text }) },
                   target: 'routing',

@@ -170,8 +170,11 @@ export function createToolsActor(tools: readonly Tool[], options: ToolsActorOpti
     // The system's clock is the one the session actor was created with (XState keeps it as `_clock`).
     const clock = options.clock ?? (system._clock as TimerClock);
     const run = { signal, clock, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) };
-    // Only the tools the reply offered the model run (a playbook stage's): another stage's are unknown here.
-    const allowed = input.allowed === undefined ? undefined : new Set(input.allowed);
+    // Only the tools the reply offered the model run (a playbook stage's), and of those only the ones
+    // of the stage the session is in now: a tool of a stage that was left meanwhile is unknown here.
+    const stage = (system.get('session') as { getSnapshot(): { context?: { stage?: { tools: readonly { name: string }[] } } } } | undefined)?.getSnapshot().context?.stage;
+    const live = stage === undefined ? undefined : new Set(stage.tools.map((tool) => tool.name));
+    const allowed = input.allowed === undefined ? live : new Set(input.allowed.filter((name) => live === undefined || live.has(name)));
     const lookup = (name: string): Tool | undefined => (allowed === undefined || allowed.has(name) ? byName.get(name) : undefined);
     return Promise.all(input.calls.map((call) => runToolCall(lookup(call.name), call, run)));
   });

@@ -172,5 +172,6 @@ export function createSession(deps: SessionDependencies, spec: SessionSpec = {})
     ...(spec.systemPrompt === undefined ? {} : { systemPrompt: spec.systemPrompt }),
     ...(spec.history === undefined ? {} : { history: spec.history }),
   };
-  return createActor(logic, { input, clock: deps.clock ?? realClock }) as unknown as SessionActorRef;
+  // `systemId` lets the tools actor check the live stage of a playbook before a call runs.
+  return createActor(logic, { input, clock: deps.clock ?? realClock, systemId: 'session' }) as unknown as SessionActorRef;
 }
