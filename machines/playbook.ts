@@ -132,7 +132,8 @@ export function stageView(playbook: Playbook, stage: string, data: unknown): Sta
 function candidates(playbook: Playbook, stage: string): TransitionDefinition[] {
   return playbook.transitions
     .map((t, index) => ({ t, index }))
-    .filter(({ t }) => t.from === stage || t.from === '*')
+    // '*' means every other stage: a wildcard never leads a stage to itself.
+    .filter(({ t }) => t.from === stage || (t.from === '*' && t.to !== stage))
     .sort((a, b) => (b.t.priority ?? 0) - (a.t.priority ?? 0) || a.index - b.index)
     .map(({ t }) => t);
 }

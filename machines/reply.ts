@@ -133,6 +133,8 @@ export type ReplyEvent =
   | PlayoutReport
   | { type: 'output.pause' }
   | { type: 'output.resume' }
+  /** One call of the running tool round ended (the tools actor tells it as it happens). */
+  | { type: 'tools.callEnded'; replyId: number; result: ToolResult }
   /** A held (speculative) reply becomes the reply: what it held goes out. */
   | { type: 'reply.commit' }
   /** Avatar audio from this reply's TTS while it is held. */
@@ -146,6 +148,7 @@ export type ReplyParentEvent =
   | { type: 'reply.heard'; replyId: number; text: string }
   | { type: 'reply.toolCalls'; replyId: number; calls: readonly ToolCall[] }
   | { type: 'reply.toolResults'; replyId: number; results: readonly ToolResult[] }
+  | { type: 'tools.callEnded'; replyId: number; result: ToolResult }
   | { type: 'reply.done'; replyId: number; text: string; usage: LlmUsage }
   | { type: 'reply.failed'; replyId: number; error: ErrorInfo; playedText: string };
 
@@ -204,7 +207,7 @@ export const replyMachine = setup({
   },
   actors: {
     llm: fromCallback<LlmActorEvent, LlmActorInput>(() => missing('llm')),
-    tools: fromPromise<ToolResult[], { calls: readonly ToolCall[]; allowed?: readonly string[] }>(async () => missing('tools')),
+    tools: fromPromise<ToolResult[], { calls: readonly ToolCall[]; allowed?: readonly string[]; replyId?: number }>(async () => missing('tools')),
     tts: fromCallback<TtsActorEvent, TtsActorInput>(() => missing('tts')),
     playout: fromCallback<PlayoutCommand, PlayoutActorInput>(() => missing('playout')),
   },
@@ -364,6 +367,7 @@ export const replyMachine = setup({
       invoke: { id: 'playout', src: 'playout', input: ({ context }) => ({ replyId: context.replyId, paused: context.outputPaused || context.held }) },
       on: {
         'reply.commit': { guard: 'held', actions: 'commit' },
+        'tools.callEnded': { actions: sendParent(({ event }) => event) },
         // From this reply's TTS (it was started held): held until the commit, then forwarded.
         'motion.audio': { actions: { type: 'forwardToMotion', params: ({ event }) => ({ pcm: event.pcm, sampleRate: event.sampleRate, end: event.end }) } },
         'output.pause': { actions: 'pausePlayout' },
@@ -429,7 +433,7 @@ export const replyMachine = setup({
               invoke: {
                 src: 'tools',
                 // Only the tools this reply offered may run (a playbook stage's, not another stage's).
-                input: ({ context }) => ({ calls: context.toolCalls, allowed: context.tools.map((tool) => tool.name) }),
+                input: ({ context }) => ({ calls: context.toolCalls, allowed: context.tools.map((tool) => tool.name), replyId: context.replyId }),
                 onDone: [
                   {
                     target: 'streaming',

@@ -212,6 +212,8 @@ export type SessionEvent =
   | PlaybookParentEvent
   /** The playbook checked the transitions after a user turn (the stage may have changed). */
   | { type: 'playbook.checked' }
+  /** One tool call of a reply ended (sent by the tools actor as it happens). */
+  | { type: 'tools.callEnded'; replyId: number; result: ToolResult }
   | RecognizerEvent
   | EndOfTurnEvent
   | { type: 'user.text'; text: string }

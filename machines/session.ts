@@ -730,6 +730,8 @@ export const sessionMachine = setup({
             replying: {
               invoke: {
                 id: 'reply',
+                // Its tools actor finds it by this id to tell each call's end as it happens.
+                systemId: 'reply',
                 src: 'reply',
                 // Entered while the connection is suspended (a transcription finished meanwhile): the
                 // reply starts with its output paused. The snapshot read is this machine's own, as it
@@ -769,11 +771,16 @@ export const sessionMachine = setup({
                   guard: 'isCurrentReply',
                   actions: [{ type: 'recordToolCalls', params: ({ event }) => ({ calls: event.calls }) }, { type: 'emitToolCalls', params: ({ event }) => ({ calls: event.calls }) }],
                 },
+                // Each call's end goes out as it happens; the round is recorded once it is complete.
+                'tools.callEnded': {
+                  guard: 'isCurrentReply',
+                  actions: { type: 'emitToolResults', params: ({ event }) => ({ results: [event.result] }) },
+                },
                 'reply.toolResults': {
                   guard: 'isCurrentReply',
                   actions: [
                     { type: 'recordToolResults', params: ({ event }) => ({ results: event.results }) },
-                    { type: 'emitToolResults', params: ({ event }) => ({ results: event.results }) },
+
                     // Committed: a transition they lead to takes effect now, never half a stage.
                     { type: 'notifyToolResults', params: ({ event }) => ({ results: event.results }) },
                   ],

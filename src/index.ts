@@ -15,6 +15,7 @@ export { MemorySessionStore, type SessionRecord, type SessionStore } from './ses
 export { AudioRecorder } from './audio/recorder.js';
 export * from './turn/index.js';
 export * from './tools/index.js';
+export * from './playbook/index.js';
 export { createToolsActor, type ToolsActorOptions } from './session/actors.js';
 
 // The server (library mode).

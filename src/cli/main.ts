@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { isVoxError } from '../errors.js';
 import { runMotionServer } from '../motion/local-server/run.js';
 import { runDemo } from './demo.js';
+import { runPlaybookCommand } from './playbook.js';
 import { runServe } from './serve.js';
 
 export const HELP = `voxstate — actor-model session runtime for real-time voice AI
@@ -18,11 +19,19 @@ Usage:
                                  in virtual time with fake providers (states, turns, history)
   voxstate motion-server --port <p> --api-key <k>
                                  a local Spatius-compatible Motion Server for offline AvatarKit tests
+  voxstate playbook validate <module>
+                                 check a playbook module (its default export): one line per issue,
+                                 "error|warning stage.field: message"; exit 1 on errors
+  voxstate playbook graph <module>
+                                 print the playbook as a Mermaid stateDiagram-v2
 
 Options (serve):
   -p, --port <port>      port to listen on (default 8787; env VOXSTATE_PORT)
       --host <host>      address to bind (default 127.0.0.1; env VOXSTATE_HOST)
   -c, --config <file>    JSON configuration file (env VOXSTATE_CONFIG); flags and env win over it
+      --playbook <module>
+                         run sessions through the playbook the module exports by default (.js or
+                         .ts); its "offlineLlm" export, if any, replaces the scripted agent
   -h, --help             show this help
 
 Providers are chosen from the environment: OPENAI_API_KEY, OPENAI_BASE_URL, OLLAMA_BASE_URL /
@@ -36,6 +45,7 @@ type Out = (line: string) => void;
 export async function main(argv: readonly string[], out: Out = (line) => process.stdout.write(`${line}\n`)): Promise<number> {
   const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : 'serve';
   const rest = command === argv[0] ? argv.slice(1) : argv;
+  if (command === 'playbook') return runPlaybookCommand(rest, out, (line) => process.stderr.write(`${line}\n`));
   if (command === 'motion-server') {
     if (rest.includes('--help') || rest.includes('-h')) {
       await runMotionServer(['--help']);
@@ -51,6 +61,7 @@ export async function main(argv: readonly string[], out: Out = (line) => process
       port: { type: 'string', short: 'p' },
       host: { type: 'string' },
       config: { type: 'string', short: 'c' },
+      playbook: { type: 'string' },
     },
     allowPositionals: false,
     strict: true,
@@ -66,7 +77,12 @@ export async function main(argv: readonly string[], out: Out = (line) => process
     case 'serve': {
       out('voxstate — starting the voice server');
       const running = await runServe(
-        { ...(values.port === undefined ? {} : { port: values.port }), ...(values.host === undefined ? {} : { host: values.host }), ...(values.config === undefined ? {} : { config: values.config }) },
+        {
+          ...(values.port === undefined ? {} : { port: values.port }),
+          ...(values.host === undefined ? {} : { host: values.host }),
+          ...(values.config === undefined ? {} : { config: values.config }),
+          ...(values.playbook === undefined ? {} : { playbook: values.playbook }),
+        },
         out,
       );
       const stop = (): void => {

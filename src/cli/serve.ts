@@ -10,13 +10,18 @@ import { detectProviders } from '../providers/detect.js';
 import { randomBytes } from 'node:crypto';
 import { LocalMotionServer } from '../motion/local-server/index.js';
 import type { MotionLinkOptions } from '../motion/link.js';
+import { loadOfflineLlm, loadPlaybookModule } from '../playbook/load.js';
+import type { Playbook } from '../playbook/types.js';
 import { PocketsphinxStt } from '../providers/local/index.js';
+import type { LlmProvider } from '../providers/types.js';
 import { VoiceServer, type VoiceServerOptions } from '../server/index.js';
 
 export interface ServeFlags {
   readonly port?: string;
   readonly host?: string;
   readonly config?: string;
+  /** A module whose default export is the playbook to run (`--playbook`). */
+  readonly playbook?: string;
 }
 
 /** The parts of VoiceServerOptions a JSON file or the environment can set. */
@@ -101,6 +106,15 @@ export async function resolveMotion(
   };
 }
 
+/** The built-in scripted agent (or another stand-in) rather than a real model. */
+function isStandIn(llm: LlmProvider): boolean {
+  return (llm as { scripted?: unknown }).scripted === true;
+}
+
+function describePlaybook(playbook: Playbook): string {
+  return `'${playbook.id}' (${playbook.stageIds.length} stages: ${playbook.stageIds.join(', ')})`;
+}
+
 export interface RunningServer {
   readonly server: VoiceServer;
   readonly url: string;
@@ -115,8 +129,16 @@ export async function runServe(
   logger: Logger = createLogger({ level: env['VOXSTATE_LOG_LEVEL'] ?? 'warn' }),
 ): Promise<RunningServer> {
   const config = await loadConfig(flags, env);
+  // Before anything starts: a broken playbook stops here with every error listed.
+  const playbook = flags.playbook === undefined ? undefined : await loadPlaybookModule(flags.playbook);
   const detected = detectProviders(env, {}, logger);
-  for (const choice of detected.choices) out(`  ${choice.kind.toUpperCase().padEnd(3)} ${choice.name} — ${choice.reason}`);
+  const offlineLlm = flags.playbook === undefined || !isStandIn(detected.providers.llm) ? undefined : await loadOfflineLlm(flags.playbook);
+  for (const choice of detected.choices) {
+    if (choice.kind === 'llm' && offlineLlm) out(`  LLM ${offlineLlm.name} — no LLM configured: the playbook module's offlineLlm stands in`);
+    else out(`  ${choice.kind.toUpperCase().padEnd(3)} ${choice.name} — ${choice.reason}`);
+  }
+  const providers = offlineLlm ? { ...detected.providers, llm: offlineLlm } : detected.providers;
+  if (playbook) out(`  PLAYBOOK ${describePlaybook(playbook)} from ${flags.playbook}`);
   if (detected.providers.stt instanceof PocketsphinxStt) {
     const probe = await detected.providers.stt.probe();
     if (!probe.ok) out(`  note: speech recognition is unavailable: ${probe.message}. Typed input (user.text) still works.`);
@@ -126,7 +148,8 @@ export async function runServe(
   const motion = await resolveMotion(env, logger);
   out(`  AVATAR ${motion.description}`);
   const server = new VoiceServer({
-    providers: detected.providers,
+    providers,
+    ...(playbook === undefined ? {} : { playbook }),
     ...(motion.options === undefined ? {} : { motion: motion.options }),
     systemPrompt: config.systemPrompt ?? DEFAULT_PROMPT,
     logger,

@@ -166,7 +166,7 @@ export function createToolsActor(tools: readonly Tool[], options: ToolsActorOpti
     byName.set(tool.name, tool);
   }
   checkTimeout('timeoutMs', options.timeoutMs);
-  return fromPromise<ToolResult[], { calls: readonly ToolCall[]; allowed?: readonly string[] }>(async ({ input, signal, system }) => {
+  return fromPromise<ToolResult[], { calls: readonly ToolCall[]; allowed?: readonly string[]; replyId?: number }>(async ({ input, signal, system }) => {
     // The system's clock is the one the session actor was created with (XState keeps it as `_clock`).
     const clock = options.clock ?? (system._clock as TimerClock);
     const run = { signal, clock, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) };
@@ -176,6 +176,14 @@ export function createToolsActor(tools: readonly Tool[], options: ToolsActorOpti
     const live = stage === undefined ? undefined : new Set(stage.tools.map((tool) => tool.name));
     const allowed = input.allowed === undefined ? live : new Set(input.allowed.filter((name) => live === undefined || live.has(name)));
     const lookup = (name: string): Tool | undefined => (allowed === undefined || allowed.has(name) ? byName.get(name) : undefined);
-    return Promise.all(input.calls.map((call) => runToolCall(lookup(call.name), call, run)));
+    // Each call's end is told as it happens (the wire's tool.end per call), not with the round.
+    const reply = system.get('reply') as { send(event: { type: 'tools.callEnded'; replyId: number; result: ToolResult }): void } | undefined;
+    return Promise.all(
+      input.calls.map(async (call) => {
+        const result = await runToolCall(lookup(call.name), call, run);
+        if (!signal.aborted && input.replyId !== undefined) reply?.send({ type: 'tools.callEnded', replyId: input.replyId, result });
+        return result;
+      }),
+    );
   });
 }

@@ -1,0 +1,133 @@
+/**
+ * A table booking as a playbook: greet → party (how many) → when (day and time) → confirm → done.
+ * Each stage has its own prompt and tools; a stage is left when its tool has been called (the
+ * arguments were understood), on a keyword, after too many turns or too long a silence.
+ *
+ *   npx tsx src/cli/main.ts playbook graph examples/playbook-restaurant/playbook.ts
+ *   npx tsx src/cli/main.ts serve --playbook examples/playbook-restaurant/playbook.ts
+ *
+ * With no LLM configured, `offlineLlm` (./agent.ts) plays the model, so it runs offline from typed
+ * input (script.txt walks every stage).
+ */
+// In your app: import { definePlaybook, type Tool } from 'voxstate';
+import { definePlaybook } from '../../src/playbook/index.js';
+import type { Tool } from '../../src/providers/types.js';
+import { RestaurantAgent } from './agent.js';
+
+const DAYS = ['today', 'tomorrow', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+const TIME = /^([01]\d|2[0-3]):[0-5]\d$/;
+
+// Plain tools with JSON-Schema parameters. The stateless tools echo what they understood; the
+// booking is assembled by the model from the conversation and sent whole to confirm_booking.
+
+const setPartySize: Tool = {
+  name: 'set_party_size',
+  description: 'Record how many people the table is for.',
+  parameters: {
+    type: 'object',
+    properties: { people: { type: 'integer', minimum: 1, maximum: 20, description: 'Number of guests' } },
+    required: ['people'],
+    additionalProperties: false,
+  },
+  execute: async (args) => {
+    const { people } = args as { people?: unknown };
+    if (typeof people !== 'number' || !Number.isInteger(people) || people < 1 || people > 20) throw new Error('we take bookings for 1 to 20 people');
+    return { people, message: `A table for ${people}.` };
+  },
+};
+
+const setDateTime: Tool = {
+  name: 'set_date_time',
+  description: 'Record the day (a weekday, today or tomorrow) and the time (24-hour HH:MM) of the booking.',
+  parameters: {
+    type: 'object',
+    properties: {
+      day: { type: 'string', enum: DAYS },
+      time: { type: 'string', pattern: TIME.source, description: '24-hour time, e.g. 19:30' },
+    },
+    required: ['day', 'time'],
+    additionalProperties: false,
+  },
+  execute: async (args) => {
+    const { day, time } = args as { day?: unknown; time?: unknown };
+    if (typeof day !== 'string' || !DAYS.includes(day)) throw new Error(`unknown day ${JSON.stringify(day)}`);
+    if (typeof time !== 'string' || !TIME.test(time)) throw new Error(`unknown time ${JSON.stringify(time)}`);
+    const when = `${dayPhrase(day)} at ${time}`;
+    return { day, time, message: `${when.charAt(0).toUpperCase()}${when.slice(1)}. Shall I book it?` };
+  },
+};
+
+const confirmBooking: Tool = {
+  name: 'confirm_booking',
+  description: 'Book the table once the caller has agreed to the summary.',
+  parameters: {
+    type: 'object',
+    properties: {
+      people: { type: 'integer', minimum: 1, maximum: 20 },
+      day: { type: 'string', enum: DAYS },
+      time: { type: 'string', pattern: TIME.source },
+    },
+    required: ['people', 'day', 'time'],
+    additionalProperties: false,
+  },
+  execute: async (args) => {
+    const { people, day, time } = args as { people: number; day: string; time: string };
+    // A real system would write to the reservations book; the code is derived from the booking.
+    const code = `TV-${people}${day.slice(0, 3).toUpperCase()}${time.replace(':', '')}`;
+    return { confirmation: code, message: `Booked: a table for ${people} ${dayPhrase(day)} at ${time}. Your confirmation code is ${code}.` };
+  },
+};
+
+/** "today", "tomorrow", "on Saturday". */
+function dayPhrase(day: string): string {
+  return day === 'today' || day === 'tomorrow' ? day : `on ${day.charAt(0).toUpperCase()}${day.slice(1)}`;
+}
+
+export default definePlaybook({
+  id: 'restaurant',
+  initialStage: 'greet',
+  globalSystemPrompt:
+    'You take table bookings on the phone for Trattoria Voxstate. Speak in one or two short sentences. Never invent details the caller did not give.',
+  stages: {
+    greet: {
+      systemPrompt: 'Greet the caller and find out whether they would like to book a table. If they do, say "Lovely, let\'s find you a table."',
+      greeting: 'Trattoria Voxstate, good evening! Would you like to book a table?',
+    },
+    party: {
+      systemPrompt: 'Ask how many people the table is for. As soon as the caller says a number, call set_party_size.',
+      tools: [setPartySize],
+      greeting: 'For how many people?',
+      maxTurns: 3,
+    },
+    when: {
+      systemPrompt: 'Ask for the day and the time. When you know both, call set_date_time with the time in 24-hour form (seven in the evening is 19:00).',
+      tools: [setDateTime],
+      greeting: 'What day and time would you like?',
+    },
+    confirm: {
+      systemPrompt: 'Read the booking back in one sentence and ask the caller to confirm. When they agree, call confirm_booking with the party size, day and time.',
+      tools: [confirmBooking],
+    },
+    done: {
+      systemPrompt: 'The call is over: the booking is made, or was cancelled. Say "Thank you for calling Trattoria Voxstate. Goodbye!"',
+      timeoutMs: 20_000,
+    },
+  },
+  transitions: [
+    { from: 'greet', to: 'party', condition: { type: 'keyword', keywords: ['book', 'table', 'reservation', 'reserve'] } },
+    { from: 'party', to: 'when', condition: { type: 'toolCall', tool: 'set_party_size' } },
+    // Three turns without a party size: stop asking and wrap up.
+    { from: 'party', to: 'done', condition: { type: 'maxTurns' } },
+    { from: 'when', to: 'confirm', condition: { type: 'toolCall', tool: 'set_date_time' } },
+    { from: 'confirm', to: 'done', condition: { type: 'toolCall', tool: 'confirm_booking' } },
+    { from: 'confirm', to: 'when', condition: { type: 'keyword', keywords: ['change', 'different'] } },
+    // "Cancel" wins over anything else that fires in the same turn.
+    { from: '*', to: 'done', condition: { type: 'keyword', keywords: ['cancel', 'never mind'] }, priority: 10 },
+    { from: 'done', to: 'end', condition: { type: 'keyword', keywords: ['bye', 'goodbye'] } },
+    // Hang up when the caller stays silent after the goodbye.
+    { from: 'done', to: 'end', condition: { type: 'timeout' } },
+  ],
+});
+
+/** Plays the LLM when none is configured (see ./agent.ts). */
+export const offlineLlm = new RestaurantAgent();
