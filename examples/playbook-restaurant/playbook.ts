@@ -9,74 +9,50 @@
  * With no LLM configured, `offlineLlm` (./agent.ts) plays the model, so it runs offline from typed
  * input (script.txt walks every stage).
  */
-// In your app: import { definePlaybook, type Tool } from 'voxstate';
+// In your app: import { definePlaybook, defineTool } from 'voxstate';
+import { z } from 'zod';
 import { definePlaybook } from '../../src/playbook/index.js';
-import type { Tool } from '../../src/providers/types.js';
+import { defineTool } from '../../src/tools/index.js';
 import { RestaurantAgent } from './agent.js';
 
-const DAYS = ['today', 'tomorrow', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+const DAYS = ['today', 'tomorrow', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
 const TIME = /^([01]\d|2[0-3]):[0-5]\d$/;
 
-// Plain tools with JSON-Schema parameters. The stateless tools echo what they understood; the
-// booking is assembled by the model from the conversation and sent whole to confirm_booking.
+// Tools with zod parameters (defineTool): the model sees the JSON Schema made from them, and a call
+// whose arguments break it never runs — the model gets `tool_invalid_arguments` with the issues and
+// can try again. The stateless tools echo what they understood; the booking is assembled by the
+// model from the conversation and sent whole to confirm_booking.
 
-const setPartySize: Tool = {
+const Day = z.enum(DAYS);
+const Time = z.string().regex(TIME, '24-hour time, e.g. 19:30');
+
+const setPartySize = defineTool({
   name: 'set_party_size',
   description: 'Record how many people the table is for.',
-  parameters: {
-    type: 'object',
-    properties: { people: { type: 'integer', minimum: 1, maximum: 20, description: 'Number of guests' } },
-    required: ['people'],
-    additionalProperties: false,
-  },
-  execute: async (args) => {
-    const { people } = args as { people?: unknown };
-    if (typeof people !== 'number' || !Number.isInteger(people) || people < 1 || people > 20) throw new Error('we take bookings for 1 to 20 people');
-    return { people, message: `A table for ${people}.` };
-  },
-};
+  parameters: z.object({ people: z.number().int().min(1).max(20).describe('Number of guests') }).strict(),
+  execute: async ({ people }) => ({ people, message: `A table for ${people}.` }),
+});
 
-const setDateTime: Tool = {
+const setDateTime = defineTool({
   name: 'set_date_time',
   description: 'Record the day (a weekday, today or tomorrow) and the time (24-hour HH:MM) of the booking.',
-  parameters: {
-    type: 'object',
-    properties: {
-      day: { type: 'string', enum: DAYS },
-      time: { type: 'string', pattern: TIME.source, description: '24-hour time, e.g. 19:30' },
-    },
-    required: ['day', 'time'],
-    additionalProperties: false,
-  },
-  execute: async (args) => {
-    const { day, time } = args as { day?: unknown; time?: unknown };
-    if (typeof day !== 'string' || !DAYS.includes(day)) throw new Error(`unknown day ${JSON.stringify(day)}`);
-    if (typeof time !== 'string' || !TIME.test(time)) throw new Error(`unknown time ${JSON.stringify(time)}`);
+  parameters: z.object({ day: Day, time: Time.describe('24-hour time, e.g. 19:30') }).strict(),
+  execute: async ({ day, time }) => {
     const when = `${dayPhrase(day)} at ${time}`;
     return { day, time, message: `${when.charAt(0).toUpperCase()}${when.slice(1)}. Shall I book it?` };
   },
-};
+});
 
-const confirmBooking: Tool = {
+const confirmBooking = defineTool({
   name: 'confirm_booking',
   description: 'Book the table once the caller has agreed to the summary.',
-  parameters: {
-    type: 'object',
-    properties: {
-      people: { type: 'integer', minimum: 1, maximum: 20 },
-      day: { type: 'string', enum: DAYS },
-      time: { type: 'string', pattern: TIME.source },
-    },
-    required: ['people', 'day', 'time'],
-    additionalProperties: false,
-  },
-  execute: async (args) => {
-    const { people, day, time } = args as { people: number; day: string; time: string };
+  parameters: z.object({ people: z.number().int().min(1).max(20), day: Day, time: Time }).strict(),
+  execute: async ({ people, day, time }) => {
     // A real system would write to the reservations book; the code is derived from the booking.
     const code = `TV-${people}${day.slice(0, 3).toUpperCase()}${time.replace(':', '')}`;
     return { confirmation: code, message: `Booked: a table for ${people} ${dayPhrase(day)} at ${time}. Your confirmation code is ${code}.` };
   },
-};
+});
 
 /** "today", "tomorrow", "on Saturday". */
 function dayPhrase(day: string): string {
