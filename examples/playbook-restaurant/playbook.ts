@@ -62,6 +62,18 @@ function dayPhrase(day: string): string {
 export default definePlaybook({
   id: 'restaurant',
   initialStage: 'greet',
+  // What callers say here, for the offline recognizer's language model (with the keywords below).
+  phrases: [
+    "hello i'd like to book a table please",
+    'there will be four of us',
+    'a table for two people',
+    'on saturday',
+    'half past seven',
+    'at seven thirty in the evening',
+    'yes please confirm',
+    'can we change the time',
+    'thanks bye',
+  ],
   globalSystemPrompt:
     'You take table bookings on the phone for Trattoria Voxstate. Speak in one or two short sentences. Never invent details the caller did not give.',
   stages: {

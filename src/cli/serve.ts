@@ -111,6 +111,12 @@ function isStandIn(llm: LlmProvider): boolean {
   return (llm as { scripted?: unknown }).scripted === true;
 }
 
+/** The playbook's phrases and the keywords of its keyword transitions. */
+export function playbookPhrases(playbook: Playbook): string[] {
+  const keywords = playbook.transitions.flatMap((t) => (t.condition.type === 'keyword' ? t.condition.keywords : []));
+  return [...new Set([...(playbook.phrases ?? []), ...keywords].map((p) => p.trim()).filter((p) => p.length > 0))];
+}
+
 function describePlaybook(playbook: Playbook): string {
   return `'${playbook.id}' (${playbook.stageIds.length} stages: ${playbook.stageIds.join(', ')})`;
 }
@@ -137,13 +143,16 @@ export async function runServe(
     if (choice.kind === 'llm' && offlineLlm) out(`  LLM ${offlineLlm.name} — no LLM configured: the playbook module's offlineLlm stands in`);
     else out(`  ${choice.kind.toUpperCase().padEnd(3)} ${choice.name} — ${choice.reason}`);
   }
-  const providers = offlineLlm ? { ...detected.providers, llm: offlineLlm } : detected.providers;
+  // The offline recognizer hears the playbook's phrases too (its language model is built from them).
+  const vocabulary = playbook === undefined ? [] : playbookPhrases(playbook);
+  const stt = detected.providers.stt instanceof PocketsphinxStt && vocabulary.length > 0 ? new PocketsphinxStt({ offlineVocabulary: vocabulary }) : detected.providers.stt;
+  const providers = { ...detected.providers, stt, ...(offlineLlm ? { llm: offlineLlm } : {}) };
   if (playbook) out(`  PLAYBOOK ${describePlaybook(playbook)} from ${flags.playbook}`);
-  if (detected.providers.stt instanceof PocketsphinxStt) {
-    const probe = await detected.providers.stt.probe();
+  if (stt instanceof PocketsphinxStt) {
+    const probe = await stt.probe();
     if (!probe.ok) out(`  note: speech recognition is unavailable: ${probe.message}. Typed input (user.text) still works.`);
     // The in-domain language model is written now, not during the first turn.
-    else await detected.providers.stt.prepare();
+    else await stt.prepare();
   }
   const motion = await resolveMotion(env, logger);
   out(`  AVATAR ${motion.description}`);

@@ -103,6 +103,10 @@ export function validatePlaybook(definition: unknown): PlaybookIssue[] {
   if (isBlank(definition['id'])) report('invalid_id', undefined, 'id', 'must be a non-empty string');
 
   const globalTools = checkTools(definition['globalTools'], undefined, 'globalTools', report);
+  const phrases = definition['phrases'];
+  if (phrases !== undefined && !(Array.isArray(phrases) && phrases.every((p) => typeof p === 'string' && p.trim().length > 0))) {
+    report('invalid_value', undefined, 'phrases', 'must be an array of non-empty strings');
+  }
   const globalNames = new Set(globalTools.map((tool) => tool.name));
 
   const stagesValue = definition['stages'];

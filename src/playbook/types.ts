@@ -89,6 +89,11 @@ export interface PlaybookDefinition<StageId extends string = string> {
   readonly initialStage: NoInfer<StageId>;
   readonly globalSystemPrompt?: string;
   readonly globalTools?: readonly Tool[];
+  /**
+   * What users say in this conversation, for recognizers with a closed vocabulary: the offline
+   * pocketsphinx recognizer adds these (and the keyword transitions' keywords) to its language model.
+   */
+  readonly phrases?: readonly string[];
   /** 'end' and '*' are reserved (a type error here, a validation error at run time). */
   readonly stages: { readonly [K in StageId]: K extends 'end' | '*' ? never : StageDefinition<K> };
   readonly transitions: readonly TransitionDefinition<NoInfer<StageId>>[];
