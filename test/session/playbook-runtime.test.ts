@@ -109,6 +109,51 @@ describe('playbook in a session', () => {
     expect(sim.llm.calls.at(-1)!.messages.filter((m) => m.role !== 'system').map((m) => m.content)).toEqual(['a table please', 'Ok.', 'two of us']);
   });
 
+  it('intent, custom and llmDecision transitions: a classifier, an app check, and the stage tool restricted to the allowed targets', async () => {
+    const seen: string[] = [];
+    const pb: Playbook = {
+      id: 'support',
+      initialStage: 'triage',
+      stageIds: ['triage', 'billing', 'tech', 'human'],
+      stages: {
+        triage: { systemPrompt: 'Find out what the caller needs.' },
+        billing: { systemPrompt: 'Billing.' },
+        tech: { systemPrompt: 'Tech support.' },
+        human: { systemPrompt: 'Hand over.' },
+      },
+      transitions: [
+        { from: 'triage', to: 'billing', condition: { type: 'intent', intent: 'billing', classify: (text) => (seen.push(text), /invoice|bill/.test(text) ? 'billing' : undefined) } },
+        { from: 'billing', to: 'tech', condition: { type: 'llmDecision', description: 'the problem is technical, not about money' } },
+        { from: 'tech', to: 'human', condition: { type: 'custom', label: 'asked twice', check: (ctx) => ctx.turns >= 2 } },
+      ],
+    };
+    const sim = new Simulation({
+      playbook: pb,
+      respond: (messages) => {
+        const last = messages.at(-1);
+        const system = messages[0]?.role === 'system' ? messages[0].content : '';
+        if (system === 'Billing.' && last?.role === 'user' && /crash/.test(last.content)) return [{ toolCall: { name: 'change_stage', arguments: '{"target":"tech"}' } }];
+        return ['Okay.'];
+      },
+    }).start();
+    sim.type('my invoice is wrong');
+    await sim.advance(2_000);
+    expect(sim.emitted('stage.change').at(-1)).toMatchObject({ from: 'triage', to: 'billing', reason: { kind: 'intent', intent: 'billing' } });
+    expect(seen).toEqual(['my invoice is wrong']);
+    // In billing the model is offered the stage tool, whose only target is tech.
+    const offered = sim.llm.calls.at(-1)!.tools?.find((t) => t.name === 'change_stage');
+    expect(offered?.parameters).toMatchObject({ properties: { target: { enum: ['tech'] } } });
+    sim.type('actually the app crashes');
+    await sim.advance(3_000);
+    expect(sim.emitted('stage.change').at(-1)).toMatchObject({ from: 'billing', to: 'tech', reason: { kind: 'llmDecision' } });
+    sim.type('it still crashes');
+    await sim.advance(2_000);
+    expect(sim.emitted('stage.change').at(-1)?.to).toBe('tech');
+    sim.type('please help');
+    await sim.advance(2_000);
+    expect(sim.emitted('stage.change').at(-1)).toMatchObject({ from: 'tech', to: 'human', reason: { kind: 'custom', label: 'asked twice' } });
+  });
+
   it('a stage timeout takes its transition; a higher-priority transition wins', async () => {
     const sim = new Simulation({ playbook: playbook(), respond: (m) => (/four/.test(String(m.at(-1)?.content)) ? [{ toolCall: { name: 'set_party_size', arguments: '{"n":4}' } }] : ['Ok.']) }).start();
     await sim.advance(2_000);
