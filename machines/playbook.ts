@@ -14,7 +14,7 @@
  * once its results are committed — never half a stage. The stage's hooks run outside the machine
  * (src/session), non-blocking.
  */
-import { and, assign, fromPromise, sendParent, setup } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, sendParent, setup } from 'xstate';
 import type { ChatMessage, ToolSpec } from '../src/providers/types.js';
 import type { Playbook, StageChangeReason, StageContext, ToolChoice, TransitionDefinition } from '../src/playbook/types.js';
 
@@ -44,8 +44,11 @@ export interface StageView {
   readonly data: unknown;
   /** The stage's model settings and tool choice. */
   readonly llm: { readonly model?: string; readonly temperature?: number; readonly maxTokens?: number; readonly toolChoice?: ToolChoice } | undefined;
-  /** `reset`: the stage's replies see the conversation from the stage's entry on. */
-  readonly contextStrategy: 'append' | 'reset';
+  /**
+   * `reset`: the stage's replies see the conversation from the turn that led to the stage on;
+   * `summarize`: the same, after a summary of what came before (made by the LLM at the stage's entry).
+   */
+  readonly contextStrategy: 'append' | 'reset' | 'summarize';
 }
 
 export type PlaybookParentEvent = {
@@ -124,7 +127,7 @@ export function stageView(playbook: Playbook, stage: string, data: unknown): Sta
       definition?.llm === undefined && definition?.toolChoice === undefined
         ? undefined
         : { ...definition?.llm, ...(definition?.toolChoice === undefined ? {} : { toolChoice: definition.toolChoice }) },
-    contextStrategy: definition?.contextStrategy === 'reset' ? 'reset' : 'append',
+    contextStrategy: definition?.contextStrategy ?? 'append',
   };
 }
 
@@ -261,7 +264,10 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
         reason: params.reason,
         stage: params.to === null ? undefined : stageView(playbook, params.to, context.data[params.to] ?? playbook.stages[params.to]?.data),
       })),
-      tellChecked: sendParent({ type: 'playbook.checked' }),
+      // Only a user turn's check is waited for (its reply speaks in the stage it leads to).
+      tellChecked: enqueueActions(({ context, enqueue }) => {
+        if (context.trigger?.type === 'playbook.userTurn') enqueue.sendParent({ type: 'playbook.checked' });
+      }),
       enter: assign((_, params: { to: string | null }) => ({ stage: params.to, enteredAt: now(), turns: 0, lastUserText: '', lastAssistantText: '' })),
       tellStart: sendParent(({ context }): PlaybookParentEvent => ({
         type: 'playbook.stage',
@@ -347,8 +353,13 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
       },
       // Still answers `checked` so the session never waits on a finished playbook.
       completed: {
+        // Turns that were waiting to be checked get their answer: there is nothing left to check.
+        entry: enqueueActions(({ context, enqueue }) => {
+          for (let i = 0; i < context.queue.filter((e) => e.type === 'playbook.userTurn').length; i++) enqueue.sendParent({ type: 'playbook.checked' });
+          enqueue.assign({ queue: [] });
+        }),
         on: {
-          'playbook.userTurn': { actions: 'tellChecked' },
+          'playbook.userTurn': { actions: sendParent({ type: 'playbook.checked' }) },
         },
       },
     },

@@ -179,6 +179,8 @@ export interface SessionContext {
   readonly replySay: string | undefined;
   /** Where the current stage's conversation starts in the history (a `reset` stage's replies see only that part). */
   readonly stageFrom: number;
+  /** A `summarize` stage: what came before its start, in a few sentences (undefined until the LLM made it). */
+  readonly summary: string | undefined;
   /** User turns sent to the playbook whose check has not come back: the reply waits for all of them. */
   readonly pendingChecks: number;
 }
@@ -212,6 +214,9 @@ export type SessionEvent =
   | PlaybookParentEvent
   /** The playbook checked the transitions after a user turn (the stage may have changed). */
   | { type: 'playbook.checked' }
+  /** The summary of a `summarize` stage's earlier conversation is ready (the `summarize` child). */
+  | { type: 'xstate.done.actor.summarize'; output: string }
+  | { type: 'xstate.error.actor.summarize'; error: unknown }
   /** One tool call of a reply ended (sent by the tools actor as it happens). */
   | { type: 'tools.callEnded'; replyId: number; result: ToolResult }
   | RecognizerEvent

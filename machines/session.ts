@@ -23,7 +23,7 @@
  *   on (a reply keeps its place, output paused) and a resume continues it.
  * Public names (wire `session.state`): see publicState() in ./session-types.ts.
  */
-import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, raise, sendTo, setup, spawnChild, stateIn } from 'xstate';
+import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, raise, sendTo, setup, spawnChild, stateIn, stopChild } from 'xstate';
 import type { ChatMessage, ToolCall } from '../src/providers/types.js';
 import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory } from './history.js';
 import { replyMachine, type ToolResult } from './reply.js';
@@ -31,6 +31,7 @@ import type { PlaybookEvent, PlaybookInput, PlaybookParentEvent, ToolOutcome } f
 import {
   DEFAULT_SESSION_SETTINGS,
   type EndOfTurnEvent,
+  errorParams,
   type MotionChildCommand,
   type RecognizerCommand,
   type RecognizerInput,
@@ -162,6 +163,8 @@ export const sessionMachine = setup({
     reply: replyMachine,
     // No avatar unless src/session provides a Motion Server link.
     motion: fromCallback<MotionChildCommand>(() => undefined),
+    // A summary of a conversation (a `summarize` stage's earlier part), by the LLM; provided by src/session.
+    summarize: fromPromise<string, { messages: readonly ChatMessage[] }>(async () => missing('summarize')),
     // No playbook unless src/session provides one (machines/playbook.ts).
     playbook: fromCallback<PlaybookEvent, PlaybookInput>(() => undefined),
   },
@@ -239,8 +242,9 @@ export const sessionMachine = setup({
     })),
     setStage: assign(({ context }, params: { event: PlaybookParentEvent }) => ({
       stage: params.event.stage,
-      // A reset stage starts with the user turn that led to it (if that was what changed the stage).
-      stageFrom: params.event.stage?.contextStrategy === 'reset' ? trailingUserStart(context.history) : context.stageFrom,
+      // A reset (or summarize) stage starts with the user turn that led to it (if that was what changed the stage).
+      stageFrom: params.event.stage !== undefined && params.event.stage.contextStrategy !== 'append' ? trailingUserStart(context.history) : context.stageFrom,
+      summary: undefined,
       // The new stage's greeting is spoken once: as the answer of the turn that led here, or when the agent is free.
       say: params.event.stage?.greeting ?? context.say,
       playbook: params.event.to === null ? context.playbook : { stage: params.event.to, ...(context.playbook?.data === undefined ? {} : { data: context.playbook.data }) },
@@ -252,6 +256,12 @@ export const sessionMachine = setup({
       reason: params.event.reason,
       data: params.event.stage?.data,
     })),
+    /** A summarize stage: the LLM summarizes what came before the stage (replies see the reset view until it is ready). */
+    summarizeEarlier: spawnChild('summarize', {
+      id: 'summarize',
+      input: ({ context }) => ({ messages: context.history.slice(0, context.stageFrom) }),
+    }),
+    stopSummarizing: stopChild('summarize'),
     takeSay: assign(({ context }) => ({ replySay: context.say, say: undefined })),
     // `systemId` lets the reply's TTS forward synthesized audio to the link as it arrives.
     // Its avatar frames go to the client feed beside the machine, not through it (notifyParent: false).
@@ -456,6 +466,7 @@ export const sessionMachine = setup({
     say: undefined,
     replySay: undefined,
     stageFrom: 0,
+    summary: undefined,
     pendingChecks: 0,
   }),
   entry: ['spawnVad', 'spawnStt', 'spawnMotion', 'spawnPlaybook'],
@@ -465,9 +476,16 @@ export const sessionMachine = setup({
     'vad.error': { actions: { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) } },
     // A check that came back after its turn was answered some other way.
     'playbook.checked': { actions: 'checkDone' },
-    'playbook.stage': {
-      actions: [{ type: 'emitStageChange', params: ({ event }) => ({ event }) }, { type: 'setStage', params: ({ event }) => ({ event }) }],
-    },
+    'playbook.stage': [
+      {
+        guard: ({ context, event }) => event.stage?.contextStrategy === 'summarize' && trailingUserStart(context.history) > 0,
+        actions: ['stopSummarizing', { type: 'emitStageChange', params: ({ event }) => ({ event }) }, { type: 'setStage', params: ({ event }) => ({ event }) }, 'summarizeEarlier'],
+      },
+      { actions: ['stopSummarizing', { type: 'emitStageChange', params: ({ event }) => ({ event }) }, { type: 'setStage', params: ({ event }) => ({ event }) }] },
+    ],
+    'xstate.done.actor.summarize': { actions: assign({ summary: ({ event }) => event.output.trim() || undefined }) },
+    // Without a summary the stage's replies see the reset view; the failure is told, not fatal.
+    'xstate.error.actor.summarize': { actions: { type: 'emitError', params: ({ event }) => ({ ...errorParams(event.error, 'provider_failed'), message: `summarizing the conversation failed: ${errorParams(event.error, 'provider_failed').message}` }) } },
   },
   states: {
     active: {
@@ -739,7 +757,10 @@ export const sessionMachine = setup({
                 input: ({ context, self }) => {
                   const speculative = context.speculation !== undefined;
                   // A `reset` stage's replies see the conversation from the stage's entry on.
-                  const conversation = context.stageFrom > 0 ? context.history.slice(context.stageFrom) : context.history;
+                  const since = context.stageFrom > 0 ? context.history.slice(context.stageFrom) : context.history;
+                  // A summarize stage: what came before, in a few sentences, then the conversation since.
+                  const conversation: readonly ChatMessage[] =
+                    context.summary === undefined ? since : [{ role: 'system', content: `Earlier in this conversation: ${context.summary}` }, ...since];
                   const history = speculative
                     ? appendTurn(conversation, [...context.turnParts, { text: context.speculation ?? '', typed: false }])
                     : conversation;

@@ -24,7 +24,6 @@ export type PlaybookIssueCode =
   | 'invalid_type'
   /** A field with a value outside its set (toolChoice, contextStrategy, llm settings, a blank greeting). */
   | 'invalid_value'
-  | 'unsupported_context_strategy'
   /** maxTurns not a positive integer, timeoutMs not a positive number. */
   | 'invalid_limit'
   /** A tool without a name, description, parameters object or execute function. */
@@ -215,8 +214,6 @@ function checkStage(id: string, stage: Loose, globalNames: ReadonlySet<string>, 
   const strategy = stage['contextStrategy'];
   if (strategy !== undefined && !CONTEXT_STRATEGIES.includes(strategy as (typeof CONTEXT_STRATEGIES)[number]))
     report('invalid_value', id, 'contextStrategy', `must be 'append', 'reset' or 'summarize', got ${quote(strategy)}`);
-  else if (strategy === 'summarize')
-    report('unsupported_context_strategy', id, 'contextStrategy', "'summarize' is not implemented yet: use 'append' or 'reset'");
 
   const llm = stage['llm'];
   if (llm !== undefined) {

@@ -19,7 +19,7 @@ import {
 import { type Clock, realClock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { ChatMessage, Providers, Tool } from '../providers/types.js';
+import type { ChatMessage, LlmProvider, Providers, Tool } from '../providers/types.js';
 import { AudioRecorder } from '../audio/recorder.js';
 import { clampProbability, endpointingDelayMs, type TurnDetector } from '../turn/detector.js';
 import { LexicalTurnDetector } from '../turn/lexical.js';
@@ -85,6 +85,25 @@ function validateProviders(providers: Providers): void {
 }
 
 const noVad = fromCallback<VadChildCommand, VadChildInput>(() => undefined);
+
+const SUMMARY_PROMPT =
+  'Summarize the conversation below for the assistant who continues it, in at most three sentences. Keep names, numbers, dates, times and what was agreed; leave out greetings and small talk.';
+
+/** The `summarize` actor: a conversation, by the session's LLM, in a few sentences (no tools). */
+function createSummarizer(llm: LlmProvider) {
+  return fromPromise<string, { messages: readonly ChatMessage[] }>(async ({ input, signal }) => {
+    const transcript = input.messages
+      .filter((m) => (m.role === 'user' || m.role === 'assistant') && m.content.trim().length > 0)
+      .map((m) => `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.content}`)
+      .join('\n');
+    if (transcript.length === 0) return '';
+    let text = '';
+    for await (const event of llm.stream({ messages: [{ role: 'system', content: SUMMARY_PROMPT }, { role: 'user', content: transcript }], signal })) {
+      if (event.type === 'text') text += event.text;
+    }
+    return text.trim();
+  });
+}
 const noPlaybook = fromCallback<PlaybookEvent, PlaybookInput>(() => undefined);
 
 /** The playbook's tools, each once (a tool may serve several stages), and the stage tool when a transition needs it. */
@@ -143,6 +162,7 @@ export function createSessionLogic(deps: SessionDependencies) {
       vad: (deps.vad ?? noVad) as typeof noVad,
       stt: recognizer.logic,
       turnDetector,
+      summarize: createSummarizer(deps.providers.llm),
       ...(deps.playbook === undefined ? {} : { playbook: createPlaybookMachine(deps.playbook, { now: () => clock.now() }) as unknown as typeof noPlaybook }),
       reply,
       motion: (deps.motion ?? noMotion) as typeof noMotion,

@@ -51,6 +51,8 @@ const coverage = new Map<string, number>();
 let runs = 0;
 const cover = (label: string): void => void coverage.set(label, (coverage.get(label) ?? 0) + 1);
 
+let lastSim: Simulation | undefined;
+
 async function run(scenario: Scenario): Promise<void> {
   runs += 1;
   let sim!: Simulation;
@@ -106,6 +108,7 @@ async function run(scenario: Scenario): Promise<void> {
       return ['Alright, noted.'];
     },
   }).start();
+  lastSim = sim;
 
   for (const step of scenario.steps) {
     switch (step.kind) {
@@ -172,6 +175,20 @@ async function run(scenario: Scenario): Promise<void> {
 
 describe('playbook invariants (fast-check, virtual time)', () => {
   it(`hold for random turns, barge-ins in the tool phase, tool failures, timeouts and drops (${RUNS} runs)`, async () => {
+    // PROPERTY_REPLAY='<counterexample JSON>' replays one failing scenario (fast-check prints it).
+    const replay = process.env['PROPERTY_REPLAY'];
+    if (replay !== undefined) {
+      const [parsed] = JSON.parse(replay.replace(/undefined/g, 'null')) as [Omit<Scenario, 'timeoutMs'> & { timeoutMs: number | null }];
+      const { timeoutMs, ...rest } = parsed;
+      try {
+        await run({ ...rest, ...(timeoutMs === null ? { timeoutMs: undefined } : { timeoutMs }) });
+      } catch (error) {
+        for (const r of lastSim?.records ?? []) if (r.kind !== 'frame' && !(r.kind === 'emit' && r.event.type === 'reply.delta')) console.log(r.t, JSON.stringify(r.kind === 'emit' ? r.event : r).slice(0, 160));
+        console.log(JSON.stringify(lastSim?.actor.getSnapshot().value), lastSim?.actor.getSnapshot().context.pendingChecks);
+        throw error;
+      }
+      return;
+    }
     await fc.assert(fc.asyncProperty(scenarioArb, run), { numRuns: RUNS });
     console.log(`coverage over ${runs} runs:\n${[...coverage].sort().map(([k, n]) => `  ${k.padEnd(40)} ${String(n).padStart(5)} ${((100 * n) / runs).toFixed(0).padStart(4)} %`).join('\n')}`);
     for (const label of ['stage change by toolCall', 'stage change by keyword', 'three or more stage changes', 'barge-in in a run with tool calls']) {

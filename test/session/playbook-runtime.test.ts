@@ -154,6 +154,25 @@ describe('playbook in a session', () => {
     expect(sim.emitted('stage.change').at(-1)).toMatchObject({ from: 'tech', to: 'human', reason: { kind: 'custom', label: 'asked twice' } });
   });
 
+  it('a summarize stage: the LLM summarizes what came before; the stage\'s replies see the summary and the conversation since', async () => {
+    const pb = playbook();
+    const summarizing: Playbook = { ...pb, stages: { ...pb.stages, party: { ...pb.stages['party']!, contextStrategy: 'summarize' } } };
+    const sim = new Simulation({
+      playbook: summarizing,
+      respond: (messages) => (/^Summarize the conversation/.test(messages[0]?.role === 'system' ? messages[0].content : '') ? ['The guest was welcomed.'] : ['Ok.']),
+    }).start();
+    await sim.advance(2_000);
+    sim.type('a table please');
+    await sim.advance(3_000);
+    const summaryCall = sim.llm.calls.find((c) => /^Summarize/.test(c.messages[0]?.role === 'system' ? c.messages[0].content : ''));
+    expect(summaryCall?.messages[1]).toEqual({ role: 'user', content: 'Assistant: Welcome! How many people?' });
+    expect(summaryCall?.tools).toBeUndefined();
+    sim.type('two of us');
+    await sim.advance(3_000);
+    const seen = sim.llm.calls.at(-1)!.messages.filter((m, i) => i > 0).map((m) => `${m.role}: ${m.content}`);
+    expect(seen).toEqual(['system: Earlier in this conversation: The guest was welcomed.', 'user: a table please', 'assistant: Ok.', 'user: two of us']);
+  });
+
   it('a stage timeout takes its transition; a higher-priority transition wins', async () => {
     const sim = new Simulation({ playbook: playbook(), respond: (m) => (/four/.test(String(m.at(-1)?.content)) ? [{ toolCall: { name: 'set_party_size', arguments: '{"n":4}' } }] : ['Ok.']) }).start();
     await sim.advance(2_000);
