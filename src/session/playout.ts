@@ -179,6 +179,7 @@ export function createPlayoutLogic(options: PlayoutOptions) {
     };
 
     const pacer = new PlayoutClock({ onFrame, clock, frameMs: FRAME_MS, ...(logger ? { logger } : {}) });
+    let resumeTimer: unknown;
 
     const kick = (): void => {
       if (userPaused) return;
@@ -217,13 +218,22 @@ export function createPlayoutLogic(options: PlayoutOptions) {
         case 'playout.resume':
           if (!userPaused) break;
           userPaused = false;
-          if (pacer.state === 'paused') pacer.resume();
-          else kick();
+          // Not from inside the reply's transition that asked for it: a resumed playout may send a
+          // burst of buffered frames at once, and `playout.started` must reach the session (and
+          // `reply.audio_start` the wire) before the first of them.
+          if (resumeTimer !== undefined) clock.clearTimeout(resumeTimer);
+          resumeTimer = clock.setTimeout(() => {
+            resumeTimer = undefined;
+            if (userPaused) return;
+            if (pacer.state === 'paused') pacer.resume();
+            else kick();
+          }, 0);
           break;
       }
     });
 
     return () => {
+      if (resumeTimer !== undefined) clock.clearTimeout(resumeTimer);
       pacer.close();
       resampler?.close();
     };

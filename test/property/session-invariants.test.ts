@@ -386,6 +386,12 @@ async function run(scenario: Scenario): Promise<void> {
   }
   const audioStarts = sim.emitted('reply.audioStart').map((e) => e.replyId);
   expect(new Set(audioStarts).size).toBe(audioStarts.length);
+  // …and it comes before the reply's first frame (a resumed or committed playout sends a burst).
+  const started = new Set<number>();
+  for (const record of sim.records) {
+    if (record.kind === 'emit' && record.event.type === 'reply.audioStart') started.add(record.event.replyId);
+    if (record.kind === 'frame') expect(started.has(record.replyId), `reply ${record.replyId}: a frame before reply.audioStart`).toBe(true);
+  }
 
   if (sim.emitted('interruption.false').length > 0) cover('false interruption resumed');
   if (sim.emitted('interruption.confirmed').some((e) => e.by === 'voice')) cover('barge-in confirmed by voiced time');
