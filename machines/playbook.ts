@@ -16,6 +16,7 @@
  */
 import { and, assign, enqueueActions, fromPromise, sendParent, setup } from 'xstate';
 import type { ChatMessage, ToolSpec } from '../src/providers/types.js';
+import type { ToolResult } from './reply.js';
 import type { Playbook, StageChangeReason, StageContext, ToolChoice, TransitionDefinition } from '../src/playbook/types.js';
 
 /** The built-in tool an `llmDecision` transition gives the LLM: it names the stage to move to. */
@@ -32,6 +33,20 @@ export type PlaybookEvent =
   | { type: 'playbook.userTurn'; text: string; history: readonly ChatMessage[] }
   | { type: 'playbook.replyDone'; text: string; history: readonly ChatMessage[] }
   | { type: 'playbook.toolResults'; results: readonly ToolOutcome[]; history: readonly ChatMessage[] };
+
+/** A round of tool results with the arguments of their calls (from the history), as the playbook checks them. */
+export function toolOutcomes(history: readonly ChatMessage[], results: readonly ToolResult[]): ToolOutcome[] {
+  const calls = new Map<string, string>();
+  for (const m of history) if (m.role === 'assistant') for (const c of m.toolCalls ?? []) calls.set(c.id, c.arguments);
+  const parse = (text: string | undefined): unknown => {
+    try {
+      return text === undefined || text.trim() === '' ? {} : (JSON.parse(text) as unknown);
+    } catch {
+      return text;
+    }
+  };
+  return results.map((r) => ({ name: r.name, arguments: parse(calls.get(r.callId)), result: parse(r.content), ok: r.ok }));
+}
 
 /** What the session needs of a stage to run its replies. */
 export interface StageView {

@@ -149,9 +149,8 @@ export interface SessionContext {
   readonly open: number | undefined;
   /** The open utterance had confirmed speech (vad.speechStart), not only an onset. */
   readonly spoke: boolean;
-  /** The open utterance's text so far, whether it is final segments only, and whether the recognizer said anything yet. */
+  /** The open utterance's text so far, and whether the recognizer said anything yet. */
   readonly text: string;
-  readonly stable: boolean;
   readonly recognized: boolean;
   /** Audio-stream times: the end of the user's last voiced window, and the latest time an event told. */
   readonly edgeMs: number;

@@ -27,7 +27,7 @@ import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, r
 import type { ChatMessage, ToolCall } from '../src/providers/types.js';
 import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory } from './history.js';
 import { replyMachine, type ToolResult } from './reply.js';
-import type { PlaybookEvent, PlaybookInput, PlaybookParentEvent, ToolOutcome } from './playbook.js';
+import { type PlaybookEvent, type PlaybookInput, type PlaybookParentEvent, toolOutcomes } from './playbook.js';
 import {
   DEFAULT_SESSION_SETTINGS,
   type EndOfTurnEvent,
@@ -41,7 +41,6 @@ import {
   type SessionInput,
   type TurnDetectorActorInput,
   type TurnDetectorActorOutput,
-  type TurnPart,
   type VadChildCommand,
   type VadChildInput,
 } from './session-types.js';
@@ -61,39 +60,9 @@ import {
   TRANSCRIBING,
 } from './session-transitions.js';
 import { sameWords, substantiveWordCount } from './words.js';
+import { appendTurn, lastUserText, spokenText, trailingUserStart } from './turn-parts.js';
 
 export * from './session-types.js';
-
-/** The spoken parts of a turn, joined: its transcript. */
-function spokenText(parts: readonly TurnPart[]): string {
-  return parts.filter((part) => !part.typed).map((part) => part.text).join(' ').trim();
-}
-
-/** A turn as user messages, in order: consecutive spoken parts are one message, each typed text its own. */
-function appendTurn(history: readonly ChatMessage[], parts: readonly TurnPart[]): readonly ChatMessage[] {
-  let out = history;
-  let spoken: string[] = [];
-  const flush = (): void => {
-    if (spoken.length > 0) out = appendUser(out, spoken.join(' '));
-    spoken = [];
-  };
-  for (const part of parts) {
-    if (part.text.length === 0) continue;
-    if (part.typed) {
-      flush();
-      out = appendUser(out, part.text);
-    } else spoken.push(part.text);
-  }
-  flush();
-  return out;
-}
-
-/** Where the user messages at the end of the history start (its length when it does not end with one). */
-function trailingUserStart(history: readonly ChatMessage[]): number {
-  let i = history.length;
-  while (i > 0 && history[i - 1]?.role === 'user') i--;
-  return i;
-}
 
 /** The history within its limits; the stage's start moves with what was dropped from the front. */
 function limited(context: SessionContext): { history: readonly ChatMessage[]; stageFrom: number } {
@@ -122,31 +91,6 @@ const answerTurn = (guard: 'turnReady' | 'notAwaitingFinals') => [
   { guard: and([guard, 'hasPlaybook']), target: ROUTING, actions: ['commitUserTurn', ...startReply('text')] },
   { guard, target: REPLYING, actions: ['commitUserTurn', ...startReply('text')] },
 ] as const;
-
-/** The user messages at the end of the history: the turn that was just committed. */
-function lastUserText(history: readonly ChatMessage[]): string {
-  const out: string[] = [];
-  for (let i = history.length - 1; i >= 0; i--) {
-    const m = history[i]!;
-    if (m.role !== 'user') break;
-    out.unshift(m.content);
-  }
-  return out.join(' ');
-}
-
-/** A round of tool results with the arguments of their calls (from the history), for the playbook. */
-function toolOutcomes(history: readonly ChatMessage[], results: readonly ToolResult[]): ToolOutcome[] {
-  const calls = new Map<string, string>();
-  for (const m of history) if (m.role === 'assistant') for (const c of m.toolCalls ?? []) calls.set(c.id, c.arguments);
-  const parse = (text: string | undefined): unknown => {
-    try {
-      return text === undefined || text.trim() === '' ? {} : (JSON.parse(text) as unknown);
-    } catch {
-      return text;
-    }
-  };
-  return results.map((r) => ({ name: r.name, arguments: parse(calls.get(r.callId)), result: parse(r.content), ok: r.ok }));
-}
 
 export const sessionMachine = setup({
   types: {
@@ -275,7 +219,6 @@ export const sessionMachine = setup({
       open: context.utterances + 1,
       spoke: false,
       text: '',
-      stable: false,
       recognized: false,
     })),
     tellRecognizerOpen: sendTo('stt', ({ context }, params: { atMs: number }): RecognizerCommand => ({
@@ -288,9 +231,9 @@ export const sessionMachine = setup({
     setEdge: assign((_, params: { edgeMs: number; nowMs: number }) => ({ edgeMs: params.edgeMs, audioMs: params.nowMs })),
     setAudioNow: assign({ audioMs: ({ context }, params: { nowMs: number }) => Math.max(context.audioMs, params.nowMs) }),
     hintPause: sendTo('stt', ({ context }): RecognizerCommand => ({ type: 'stt.pause', utterance: context.open ?? 0 })),
-    setText: assign((_, params: { text: string; stable: boolean }) => ({ text: params.text, stable: params.stable, recognized: true })),
+    setText: assign((_, params: { text: string }) => ({ text: params.text, recognized: true })),
     /** The stream of the open utterance failed: what it said is stale, and nothing more will come before the end. */
-    forgetStreamText: assign({ text: '', stable: true, recognized: true }),
+    forgetStreamText: assign({ text: '', recognized: true }),
     setEndpointDelay: assign(({ context }, params: { output: TurnDetectorActorOutput }) => ({
       endProbability: params.output.probability,
       endpointAtMs: context.edgeMs + params.output.delayMs,
@@ -320,7 +263,7 @@ export const sessionMachine = setup({
     raiseDecided: raise(({ context }): EndOfTurnEvent => ({ type: 'eot.decided', utterance: context.open ?? -1, text: context.text })),
     /** Forget the open utterance (its recognition is aborted). */
     discardRecognition: sendTo('stt', ({ context }): RecognizerCommand => ({ type: 'stt.discard', utterance: context.open ?? -1 })),
-    closeOpen: assign({ open: undefined, text: '', stable: false, recognized: false }),
+    closeOpen: assign({ open: undefined, text: '', recognized: false }),
 
     // --- the turn --------------------------------------------------------------------------------
     // Its place in the turn is taken now, so what is typed while it is transcribed comes after it.
@@ -450,7 +393,6 @@ export const sessionMachine = setup({
     open: undefined,
     spoke: false,
     text: '',
-    stable: false,
     recognized: false,
     edgeMs: 0,
     audioMs: 0,
