@@ -7,7 +7,9 @@
  *   session → playbook   playbook.userTurn    a user turn was committed to the history
  *                        playbook.replyDone   a reply ended (what was heard of it)
  *                        playbook.toolResults a round of tool calls was committed (results in the history)
+ *                        playbook.setData     a hook or tool of a stage replaced the stage's data
  *   playbook → session   playbook.stage       the stage changed (from, to, reason), or the playbook completed
+ *                        playbook.data        a stage's data changed (with every stage's data, for the record)
  *
  * Transitions are checked after each of those events, highest priority first (ties in definition
  * order), and after the stage's `timeoutMs`. A transition requested by a tool round takes effect
@@ -32,7 +34,34 @@ export interface ToolOutcome {
 export type PlaybookEvent =
   | { type: 'playbook.userTurn'; text: string; history: readonly ChatMessage[] }
   | { type: 'playbook.replyDone'; text: string; history: readonly ChatMessage[] }
-  | { type: 'playbook.toolResults'; results: readonly ToolOutcome[]; history: readonly ChatMessage[] };
+  | { type: 'playbook.toolResults'; results: readonly ToolOutcome[]; history: readonly ChatMessage[] }
+  /** Replaces a stage's data (already a clone of what the app passed: see `cloneStageData`). */
+  | { type: 'playbook.setData'; stage: string; data: unknown };
+
+/** The events the playbook checks its transitions after. */
+export type PlaybookTrigger = Exclude<PlaybookEvent, { type: 'playbook.setData' }>;
+
+/** Each entered stage's data, by stage id: the session record keeps it, a resume restores it. */
+export type StageDataMap = Readonly<Record<string, unknown>>;
+
+/**
+ * A structured clone of stage data, so the app keeps no reference into the session's state.
+ * Throws a TypeError naming the stage for data that cannot be cloned (a function, a socket…).
+ */
+export function cloneStageData(stage: string, data: unknown): unknown {
+  try {
+    return structuredClone(data);
+  } catch (error) {
+    throw new TypeError(`the data of stage '${stage}' cannot be kept with the session: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+/** The data map with `stage`'s entry filled from its definition when the stage has none yet. */
+function withStageData(playbook: Playbook, data: StageDataMap, stage: string | null): StageDataMap {
+  if (stage === null || Object.hasOwn(data, stage)) return data;
+  const initial = playbook.stages[stage]?.data;
+  return initial === undefined ? data : { ...data, [stage]: cloneStageData(stage, initial) };
+}
 
 /** A round of tool results with the arguments of their calls (from the history), as the playbook checks them. */
 export function toolOutcomes(history: readonly ChatMessage[], results: readonly ToolResult[]): ToolOutcome[] {
@@ -66,19 +95,24 @@ export interface StageView {
   readonly contextStrategy: 'append' | 'reset' | 'summarize';
 }
 
-export type PlaybookParentEvent = {
-  type: 'playbook.stage';
-  from: string | null;
-  /** The new stage, or null when the playbook completed (a transition to 'end'). */
-  to: string | null;
-  reason: StageChangeReason;
-  stage: StageView | undefined;
-};
+export type PlaybookParentEvent =
+  | {
+      type: 'playbook.stage';
+      from: string | null;
+      /** The new stage, or null when the playbook completed (a transition to 'end'). */
+      to: string | null;
+      reason: StageChangeReason;
+      stage: StageView | undefined;
+      /** Every entered stage's data (the new one's filled from its definition). */
+      data: StageDataMap;
+    }
+  | { type: 'playbook.data'; stage: string; data: StageDataMap };
 
 export interface PlaybookInput {
   /** Resume in this stage (a restored session) instead of the initial one. */
   readonly stage?: string;
-  readonly data?: Readonly<Record<string, unknown>>;
+  /** Each entered stage's data (a restored session's). */
+  readonly data?: StageDataMap;
 }
 
 interface PlaybookContext {
@@ -88,11 +122,11 @@ interface PlaybookContext {
   readonly lastUserText: string;
   readonly lastAssistantText: string;
   readonly history: readonly ChatMessage[];
-  readonly data: Readonly<Record<string, unknown>>;
+  readonly data: StageDataMap;
   /** The event being checked for transitions. */
-  readonly trigger: PlaybookEvent | undefined;
+  readonly trigger: PlaybookTrigger | undefined;
   /** Events that came while one was being checked: checked next, in order. */
-  readonly queue: readonly PlaybookEvent[];
+  readonly queue: readonly PlaybookTrigger[];
 }
 
 type Chosen = { readonly to: string; readonly reason: StageChangeReason } | undefined;
@@ -157,7 +191,7 @@ function candidates(playbook: Playbook, stage: string): TransitionDefinition[] {
 }
 
 /** Checks the transitions of `stage` against one event; the first that holds wins. */
-export async function chooseTransition(playbook: Playbook, context: StageContext, event: PlaybookEvent): Promise<Chosen> {
+export async function chooseTransition(playbook: Playbook, context: StageContext, event: PlaybookTrigger): Promise<Chosen> {
   const definition = playbook.stages[context.stage];
   for (const t of candidates(playbook, context.stage)) {
     const c = t.condition;
@@ -218,7 +252,7 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
     const c = { ...context, ...extra };
     return {
       stage: c.stage ?? '',
-      data: c.data[c.stage ?? ''] ?? playbook.stages[c.stage ?? '']?.data,
+      data: c.data[c.stage ?? ''],
       turns: c.turns,
       elapsedMs: now() - c.enteredAt,
       history: c.history,
@@ -233,7 +267,7 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
       input: {} as PlaybookInput,
     },
     actors: {
-      check: fromPromise<Chosen, { context: StageContext; event: PlaybookEvent }>(({ input }) => chooseTransition(playbook, input.context, input.event)),
+      check: fromPromise<Chosen, { context: StageContext; event: PlaybookTrigger }>(({ input }) => chooseTransition(playbook, input.context, input.event)),
     },
     guards: {
       timeoutEnds: ({ context }) => timeoutTransition(playbook, context.stage ?? '')?.to === 'end',
@@ -248,6 +282,7 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
     },
     actions: {
       takeTrigger: assign(({ context, event }) => {
+        if (event.type === 'playbook.setData') return {};
         const turns = event.type === 'playbook.userTurn' ? context.turns + 1 : context.turns;
         return {
           trigger: event,
@@ -257,7 +292,7 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
           ...(event.type === 'playbook.replyDone' ? { lastAssistantText: event.text } : {}),
         };
       }),
-      enqueue: assign({ queue: ({ context, event }) => [...context.queue, event] }),
+      enqueue: assign({ queue: ({ context, event }) => (event.type === 'playbook.setData' ? context.queue : [...context.queue, event]) }),
       takeQueued: assign(({ context }) => {
         const [next, ...rest] = context.queue;
         if (next === undefined) return {};
@@ -271,14 +306,28 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
           ...(next.type === 'playbook.replyDone' ? { lastAssistantText: next.text } : {}),
         };
       }),
-      /** The stage changes to `to` (null: the playbook completed): the session is told first, then the stage is entered. */
-      tellChange: sendParent(({ context }, params: { to: string | null; reason: StageChangeReason }): PlaybookParentEvent => ({
-        type: 'playbook.stage',
-        from: context.stage,
-        to: params.to,
-        reason: params.reason,
-        stage: params.to === null ? undefined : stageView(playbook, params.to, context.data[params.to] ?? playbook.stages[params.to]?.data),
-      })),
+      /**
+       * The stage changes to `to` (null: the playbook completed): its data is filled from the
+       * definition on first entry, the session is told, then the stage is entered.
+       */
+      tellChange: enqueueActions(({ context, enqueue }, params: { to: string | null; reason: StageChangeReason }) => {
+        const data = withStageData(playbook, context.data, params.to);
+        if (data !== context.data) enqueue.assign({ data });
+        enqueue.sendParent({
+          type: 'playbook.stage',
+          from: context.stage,
+          to: params.to,
+          reason: params.reason,
+          stage: params.to === null ? undefined : stageView(playbook, params.to, data[params.to]),
+          data,
+        } satisfies PlaybookParentEvent);
+      }),
+      setData: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'playbook.setData' || !Object.hasOwn(playbook.stages, event.stage)) return;
+        const data = { ...context.data, [event.stage]: event.data };
+        enqueue.assign({ data });
+        enqueue.sendParent({ type: 'playbook.data', stage: event.stage, data } satisfies PlaybookParentEvent);
+      }),
       // Only a user turn's check is waited for (its reply speaks in the stage it leads to).
       tellChecked: enqueueActions(({ context, enqueue }) => {
         if (context.trigger?.type === 'playbook.userTurn') enqueue.sendParent({ type: 'playbook.checked' });
@@ -289,23 +338,29 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
         from: null,
         to: context.stage,
         reason: context.stage === playbook.initialStage ? { kind: 'start' } : { kind: 'resume' },
-        stage: context.stage === null ? undefined : stageView(playbook, context.stage, context.data[context.stage] ?? playbook.stages[context.stage]?.data),
+        stage: context.stage === null ? undefined : stageView(playbook, context.stage, context.data[context.stage]),
+        data: context.data,
       })),
     },
   }).createMachine({
     id: 'playbook',
-    context: ({ input }) => ({
-      stage: input.stage !== undefined && input.stage in playbook.stages ? input.stage : playbook.initialStage,
-      enteredAt: now(),
-      turns: 0,
-      lastUserText: '',
-      lastAssistantText: '',
-      history: [],
-      data: input.data ?? {},
-      trigger: undefined,
-      queue: [],
-    }),
+    context: ({ input }) => {
+      const stage = input.stage !== undefined && Object.hasOwn(playbook.stages, input.stage) ? input.stage : playbook.initialStage;
+      return {
+        stage,
+        enteredAt: now(),
+        turns: 0,
+        lastUserText: '',
+        lastAssistantText: '',
+        history: [],
+        data: withStageData(playbook, input.data ?? {}, stage),
+        trigger: undefined,
+        queue: [],
+      };
+    },
     initial: 'starting',
+    // Data is kept for any stage of the playbook, even after it completed (a late tool's write).
+    on: { 'playbook.setData': { actions: 'setData' } },
     states: {
       starting: { always: { target: 'running', actions: 'tellStart' } },
       running: {
@@ -342,7 +397,7 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
             },
             invoke: {
               src: 'check',
-              input: ({ context }) => ({ context: stageContext(context), event: context.trigger as PlaybookEvent }),
+              input: ({ context }) => ({ context: stageContext(context), event: context.trigger as PlaybookTrigger }),
               onDone: [
                 {
                   guard: ({ event }) => event.output?.to === 'end',

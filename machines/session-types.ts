@@ -7,7 +7,7 @@ import type { ChatMessage, PcmFloat, ToolCall, ToolSpec } from '../src/providers
 import { DEFAULT_HISTORY_LIMITS, type HistoryLimits } from './history.js';
 import { DEFAULT_REPLY_SETTINGS, type ErrorInfo, type ReplyParentEvent, type ReplySettings, type ToolResult } from './reply.js';
 import { DEFAULT_BACKCHANNEL_WORDS } from './words.js';
-import type { PlaybookInput, PlaybookParentEvent, StageView } from './playbook.js';
+import type { PlaybookInput, PlaybookParentEvent, StageDataMap, StageView } from './playbook.js';
 import type { StageChangeReason } from '../src/playbook/types.js';
 
 /** Turn-taking rules of a session. Defaults and their meaning: src/session/config.ts and docs/configuration.md. */
@@ -211,6 +211,8 @@ export type EndOfTurnEvent =
 export type SessionEvent =
   | VadChildEvent
   | PlaybookParentEvent
+  /** A stage hook or tool replaces its stage's data (forwarded to the playbook). */
+  | { type: 'playbook.setData'; stage: string; data: unknown }
   /** The playbook checked the transitions after a user turn (the stage may have changed). */
   | { type: 'playbook.checked' }
   /** The summary of a `summarize` stage's earlier conversation is ready (the `summarize` child). */
@@ -243,7 +245,10 @@ export type SessionEmitted =
   | { type: 'reply.preemptive'; replyId: number; outcome: 'started' | 'used' | 'discarded' }
   | { type: 'session.idle'; prompts: number }
   /** The playbook's stage changed (`to` null: the playbook completed). */
-  | { type: 'stage.change'; from: string | null; to: string | null; reason: StageChangeReason; data: unknown }
+  /** `data`: the new stage's; `stages`: every entered stage's (what the session record keeps). */
+  | { type: 'stage.change'; from: string | null; to: string | null; reason: StageChangeReason; data: unknown; stages: StageDataMap }
+  /** A hook or tool replaced a stage's data (not sent on the wire). */
+  | { type: 'stage.data'; stage: string; data: unknown; stages: StageDataMap }
   | { type: 'reply.delta'; replyId: number; text: string }
   | { type: 'reply.audioStart'; replyId: number; sampleRate: number }
   | { type: 'reply.done'; replyId: number; text: string; interrupted: boolean }

@@ -27,7 +27,9 @@ import { type ActorRefFrom, and, assign, emit, fromCallback, fromPromise, not, r
 import type { ChatMessage, ToolCall } from '../src/providers/types.js';
 import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory } from './history.js';
 import { replyMachine, type ToolResult } from './reply.js';
-import { type PlaybookEvent, type PlaybookInput, type PlaybookParentEvent, toolOutcomes } from './playbook.js';
+import { type PlaybookEvent, type PlaybookInput, type PlaybookParentEvent, type StageDataMap, toolOutcomes } from './playbook.js';
+
+type StageChangeEvent = Extract<PlaybookParentEvent, { type: 'playbook.stage' }>;
 import {
   DEFAULT_SESSION_SETTINGS,
   type EndOfTurnEvent,
@@ -184,22 +186,30 @@ export const sessionMachine = setup({
       results: toolOutcomes(context.history, params.results),
       history: context.history,
     })),
-    setStage: assign(({ context }, params: { event: PlaybookParentEvent }) => ({
+    setStage: assign(({ context }, params: { event: StageChangeEvent }) => ({
       stage: params.event.stage,
       // A reset (or summarize) stage starts with the user turn that led to it (if that was what changed the stage).
       stageFrom: params.event.stage !== undefined && params.event.stage.contextStrategy !== 'append' ? trailingUserStart(context.history) : context.stageFrom,
       summary: undefined,
       // The new stage's greeting is spoken once: as the answer of the turn that led here, or when the agent is free.
       say: params.event.stage?.greeting ?? context.say,
-      playbook: params.event.to === null ? context.playbook : { stage: params.event.to, ...(context.playbook?.data === undefined ? {} : { data: context.playbook.data }) },
+      playbook: params.event.to === null ? { ...context.playbook, data: params.event.data } : { stage: params.event.to, data: params.event.data },
     })),
-    emitStageChange: emit((_, params: { event: PlaybookParentEvent }) => ({
+    emitStageChange: emit((_, params: { event: StageChangeEvent }) => ({
       type: 'stage.change' as const,
       from: params.event.from,
       to: params.event.to,
       reason: params.event.reason,
       data: params.event.stage?.data,
+      stages: params.event.data,
     })),
+    /** A stage's data changed: kept for the record, and in the stage view when it is the current stage's. */
+    setStageData: assign(({ context }, params: { stage: string; data: StageDataMap }) => ({
+      playbook: { ...context.playbook, data: params.data },
+      stage: context.stage?.id === params.stage ? { ...context.stage, data: params.data[params.stage] } : context.stage,
+    })),
+    emitStageData: emit((_, params: { stage: string; data: StageDataMap }) => ({ type: 'stage.data' as const, stage: params.stage, data: params.data[params.stage], stages: params.data })),
+    forwardSetData: sendTo('playbook', ({ event }) => event),
     /** A summarize stage: the LLM summarizes what came before the stage (replies see the reset view until it is ready). */
     summarizeEarlier: spawnChild('summarize', {
       id: 'summarize',
@@ -418,6 +428,13 @@ export const sessionMachine = setup({
     'vad.error': { actions: { type: 'emitError', params: ({ event }) => ({ code: event.error.code, message: event.error.message }) } },
     // A check that came back after its turn was answered some other way.
     'playbook.checked': { actions: 'checkDone' },
+    'playbook.setData': { actions: 'forwardSetData' },
+    'playbook.data': {
+      actions: [
+        { type: 'setStageData', params: ({ event }) => ({ stage: event.stage, data: event.data }) },
+        { type: 'emitStageData', params: ({ event }) => ({ stage: event.stage, data: event.data }) },
+      ],
+    },
     'playbook.stage': [
       {
         guard: ({ context, event }) => event.stage?.contextStrategy === 'summarize' && trailingUserStart(context.history) > 0,

@@ -7,7 +7,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { Tool } from '../providers/types.js';
-import type { Playbook, PlaybookDefinition, StageDefinition, TransitionCondition, TransitionDefinition } from './types.js';
+import type { Playbook, PlaybookDefinition, StageDefinition, StageIdOf, TransitionCondition, TransitionDefinition } from './types.js';
 
 export type PlaybookIssueCode =
   /** The definition (or its `stages` / `transitions`) is not the right kind of value. */
@@ -22,7 +22,7 @@ export type PlaybookIssueCode =
   | 'empty_system_prompt'
   /** A field of the wrong type (tools not an array, a hook that is not a function…). */
   | 'invalid_type'
-  /** A field with a value outside its set (toolChoice, contextStrategy, llm settings, a blank greeting). */
+  /** A field with a value outside its set (toolChoice, contextStrategy, llm settings, a blank greeting, data that cannot be cloned). */
   | 'invalid_value'
   /** maxTurns not a positive integer, timeoutMs not a positive number. */
   | 'invalid_limit'
@@ -210,6 +210,14 @@ function checkStage(id: string, stage: Loose, globalNames: ReadonlySet<string>, 
   const greeting = stage['greeting'];
   if (greeting !== undefined && typeof greeting !== 'string') report('invalid_type', id, 'greeting', 'must be a string');
   else if (greeting !== undefined && isBlank(greeting)) report('invalid_value', id, 'greeting', 'is blank; leave it out to say nothing on entry');
+  // Stage data is cloned on entry and kept in the session record.
+  if (stage['data'] !== undefined) {
+    try {
+      structuredClone(stage['data']);
+    } catch (error) {
+      report('invalid_value', id, 'data', `cannot be kept with the session (it must be structured-cloneable): ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
 
   const strategy = stage['contextStrategy'];
   if (strategy !== undefined && !CONTEXT_STRATEGIES.includes(strategy as (typeof CONTEXT_STRATEGIES)[number]))
@@ -389,7 +397,7 @@ function canFire(condition: TransitionCondition, stage: Loose | undefined, tools
  * The playbook, its stages, transitions and conditions are frozen copies; tools, `data` and
  * functions are the values you passed.
  */
-export function definePlaybook<StageId extends string>(definition: PlaybookDefinition<StageId>): Playbook<StageId> {
+export function definePlaybook<Stages>(definition: PlaybookDefinition<Stages>): Playbook<Stages> {
   const issues = validatePlaybook(definition);
   const errors = issues.filter((issue) => issue.severity === 'error');
   if (errors.length > 0) {
@@ -397,7 +405,7 @@ export function definePlaybook<StageId extends string>(definition: PlaybookDefin
     const list = errors.map((issue) => `  ${formatPlaybookIssue(issue)}`).join('\n');
     throw new ConfigError('playbook', `${id} has ${errors.length} error${errors.length === 1 ? '' : 's'}:\n${list}`, { cause: issues });
   }
-  return freezePlaybook(definition);
+  return freezePlaybook(definition as unknown as PlaybookDefinition) as unknown as Playbook<Stages>;
 }
 
 /** The issues behind a ConfigError thrown by `definePlaybook` (or `loadPlaybookModule`), if it is one. */
@@ -415,11 +423,11 @@ export function formatPlaybookIssue(issue: PlaybookIssue): string {
   return `${issue.severity} ${where || 'playbook'}: ${issue.message}`;
 }
 
-function freezePlaybook<StageId extends string>(definition: PlaybookDefinition<StageId>): Playbook<StageId> {
-  const stageIds = Object.freeze(Object.keys(definition.stages) as StageId[]);
+function freezePlaybook(definition: PlaybookDefinition): Playbook {
+  const stageIds = Object.freeze(Object.keys(definition.stages));
   const stages = Object.fromEntries(
     stageIds.map((id) => {
-      const stage = definition.stages[id] as StageDefinition<StageId>;
+      const stage = definition.stages[id] as StageDefinition;
       return [
         id,
         Object.freeze({
@@ -447,7 +455,7 @@ function freezePlaybook<StageId extends string>(definition: PlaybookDefinition<S
     stages: Object.freeze(stages),
     transitions: Object.freeze(transitions),
     stageIds,
-  }) as unknown as Playbook<StageId>;
+  }) as unknown as Playbook;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,8 +472,8 @@ export interface StageTransition<StageId extends string = string> {
  * `maxTurns` one only where the stage sets maxTurns, `timeout` where it sets timeoutMs, `toolCall`
  * where the tool is available). `playbookGraph` draws exactly these.
  */
-export function transitionsFrom<StageId extends string>(playbook: PlaybookDefinition<StageId>, stage: NoInfer<StageId>): StageTransition<StageId>[] {
-  const definition = playbook.stages[stage] as StageDefinition<StageId> | undefined;
+export function transitionsFrom<Stages>(playbook: PlaybookDefinition<Stages>, stage: NoInfer<StageIdOf<Stages>>): StageTransition<StageIdOf<Stages>>[] {
+  const definition = playbook.stages[stage] as StageDefinition | undefined;
   const tools = new Set([...(playbook.globalTools ?? []), ...(definition?.tools ?? [])].map((tool) => tool.name));
   return playbook.transitions
     .map((transition, index) => ({ index, transition }))

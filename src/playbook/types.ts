@@ -20,6 +20,7 @@ export type ContextStrategy = 'append' | 'reset' | 'summarize';
 /** What stage hooks and conditions see. */
 export interface StageContext<StageId extends string = string, Data = unknown> {
   readonly stage: StageId;
+  /** The stage's data: its definition's `data` (a structured clone) until `setData` replaced it. */
   readonly data: Data;
   /** User turns completed in this stage. */
   readonly turns: number;
@@ -29,6 +30,15 @@ export interface StageContext<StageId extends string = string, Data = unknown> {
   /** The last user text and the last reply of the stage (empty before any). */
   readonly lastUserText: string;
   readonly lastAssistantText: string;
+}
+
+/** What a stage's `onEnter` and `onExit` see: the stage context, and a way to replace its data. */
+export interface StageHookContext<StageId extends string = string, Data = unknown> extends StageContext<StageId, Data> {
+  /**
+   * Replaces the stage's data (a structured clone of `data` is kept). It is part of the session
+   * record from then on: a resume restores it. Tools of the stage have the same (`ToolContext.stage`).
+   */
+  setData(data: Data): void;
 }
 
 export interface StageDefinition<StageId extends string = string, Data = unknown> {
@@ -45,12 +55,16 @@ export interface StageDefinition<StageId extends string = string, Data = unknown
   /** Spoken on entry (before any user turn of the stage). */
   readonly greeting?: string;
   readonly contextStrategy?: ContextStrategy;
-  /** Anything the app keeps with the stage; persisted with the session. */
+  /**
+   * The stage's initial data: anything structured-cloneable the app keeps with the stage. Its type
+   * is inferred per stage and types the stage's hooks. Hooks and tools replace it with `setData`;
+   * it is persisted with the session and restored on resume.
+   */
   readonly data?: Data;
   // Hooks and condition callbacks are declared as methods (not function-typed properties) so that a
   // Playbook<'greet' | 'done'> stays assignable to Playbook (the runtime's view of any playbook).
-  onEnter?(context: StageContext<StageId, Data>): void | Promise<void>;
-  onExit?(context: StageContext<StageId, Data>): void | Promise<void>;
+  onEnter?(context: StageHookContext<StageId, Data>): void | Promise<void>;
+  onExit?(context: StageHookContext<StageId, Data>): void | Promise<void>;
 }
 
 /** When a transition fires. */
@@ -84,9 +98,17 @@ export interface TransitionDefinition<StageId extends string = string> {
   readonly priority?: number;
 }
 
-export interface PlaybookDefinition<StageId extends string = string> {
+/** The stage ids of a playbook whose stages map each id to its data type. */
+export type StageIdOf<Stages> = keyof Stages & string;
+
+/**
+ * A playbook as data. `Stages` maps each stage id to the type of its `data` (both inferred by
+ * `definePlaybook` from the `stages` object): stage ids are a literal union, and each stage's hooks
+ * see its own data type.
+ */
+export interface PlaybookDefinition<Stages = Record<string, unknown>> {
   readonly id: string;
-  readonly initialStage: NoInfer<StageId>;
+  readonly initialStage: NoInfer<StageIdOf<Stages>>;
   readonly globalSystemPrompt?: string;
   readonly globalTools?: readonly Tool[];
   /**
@@ -95,13 +117,13 @@ export interface PlaybookDefinition<StageId extends string = string> {
    */
   readonly phrases?: readonly string[];
   /** 'end' and '*' are reserved (a type error here, a validation error at run time). */
-  readonly stages: { readonly [K in StageId]: K extends 'end' | '*' ? never : StageDefinition<K> };
-  readonly transitions: readonly TransitionDefinition<NoInfer<StageId>>[];
+  readonly stages: { readonly [K in keyof Stages]: K extends 'end' | '*' ? never : StageDefinition<K & string, Stages[K]> };
+  readonly transitions: readonly TransitionDefinition<NoInfer<StageIdOf<Stages>>>[];
 }
 
 /** A checked playbook (definePlaybook's result). */
-export interface Playbook<StageId extends string = string> extends PlaybookDefinition<StageId> {
-  readonly stageIds: readonly StageId[];
+export interface Playbook<Stages = Record<string, unknown>> extends PlaybookDefinition<Stages> {
+  readonly stageIds: readonly StageIdOf<Stages>[];
 }
 
 /** Why a stage changed, as `stage.change.reason` says it. */

@@ -112,6 +112,7 @@ export function encodeSessionEvent(event: SessionEmitted, state: SessionEncoderS
       return same([{ type: 'session.idle', prompts: event.prompts }]);
     case 'stage.change':
       return same([{ type: 'stage.change', from: event.from, to: event.to, reason: event.reason }]);
+    case 'stage.data':
     case 'turn.start':
     case 'turn.endpoint':
     case 'reply.preemptive':

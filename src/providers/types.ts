@@ -39,7 +39,22 @@ export interface ToolSpec {
 }
 
 export interface ToolContext {
+  /** Aborts when the call is cancelled (a barge-in, for tools with `cancelOnInterrupt`) or times out. */
   readonly signal: AbortSignal;
+  /** In a playbook session: the stage the call runs in. */
+  readonly stage?: ToolStageContext;
+}
+
+/** The playbook stage a tool call runs in (docs/playbooks.md, "Stage data"). */
+export interface ToolStageContext {
+  readonly id: string;
+  /** The stage's data when the round of calls started. */
+  readonly data: unknown;
+  /**
+   * Replaces the stage's data (a structured clone is kept; data that cannot be cloned throws a
+   * TypeError here). It goes into the session record: a resume restores it.
+   */
+  setData(data: unknown): void;
 }
 
 /** One reason a tool's arguments were refused: where in the arguments (`[]` for the whole) and why. */

@@ -21,7 +21,8 @@ import type { SessionOptions } from '../session/config.js';
 import { relayMotion } from '../session/motion.js';
 import { createSession } from '../session/session.js';
 import type { TurnDetector } from '../turn/detector.js';
-import type { Playbook } from '../playbook/types.js';
+import type { Playbook, StageHookContext } from '../playbook/types.js';
+import { cloneStageData } from '../../machines/playbook.js';
 import type { AudioTransport } from '../transport/audio-transport.js';
 import type { VadConfig } from '../vad/config.js';
 import type { SharedVad } from '../vad/shared-vad.js';
@@ -301,6 +302,10 @@ export class SessionHost {
       case 'stage.change':
         this.#stageChanged(event);
         break;
+      case 'stage.data':
+        // Persisted with the stage (a completed playbook keeps no record of it).
+        if (this.#stage !== undefined) this.#options.onStage?.({ id: this.#stage, data: event.stages });
+        break;
       case 'reply.done':
         this.#hook('onReply', { sessionId, turnId: String(event.replyId), text: event.text, interrupted: event.interrupted });
         if (metrics !== undefined) {
@@ -321,14 +326,16 @@ export class SessionHost {
   #stageChanged(event: Extract<SessionEmitted, { type: 'stage.change' }>): void {
     const sessionId = this.id;
     const playbook = this.#options.playbook;
-    const context = (stage: string) => ({
+    const context = (stage: string): StageHookContext => ({
       stage,
-      data: event.data,
+      data: event.stages[stage],
       turns: 0,
       elapsedMs: 0,
       history: this.history,
       lastUserText: '',
       lastAssistantText: '',
+      // Cloned here, so data that cannot be kept throws at the hook's call.
+      setData: (data) => this.actor.send({ type: 'playbook.setData', stage, data: cloneStageData(stage, data) }),
     });
     const runStageHook = (name: 'onEnter' | 'onExit', stage: string): void => {
       const hook = playbook?.stages[stage]?.[name];
@@ -348,7 +355,7 @@ export class SessionHost {
       runStageHook('onEnter', event.to);
     }
     this.#stage = event.to ?? undefined;
-    this.#options.onStage?.(event.to === null ? undefined : { id: event.to, ...(event.data === undefined ? {} : { data: event.data as Readonly<Record<string, unknown>> }) });
+    this.#options.onStage?.(event.to === null ? undefined : { id: event.to, data: event.stages });
   }
 
   #finish(): void {

@@ -4,8 +4,9 @@
  */
 import { fromCallback, fromPromise } from 'xstate';
 import type { LlmActorEvent, LlmActorInput, PlayoutCommand, ToolResult, TtsActorEvent, TtsActorInput } from '../../machines/reply.js';
+import { cloneStageData } from '../../machines/playbook.js';
 import { ConfigError, isAbortError, isVoxError, ProviderError } from '../errors.js';
-import type { LlmProvider, Tool, ToolCall, TtsProvider, WordTiming } from '../providers/types.js';
+import type { LlmProvider, Tool, ToolCall, ToolStageContext, TtsProvider, WordTiming } from '../providers/types.js';
 import { runToolCall, type TimerClock } from '../tools/run.js';
 
 export interface ErrorInfo {
@@ -169,10 +170,17 @@ export function createToolsActor(tools: readonly Tool[], options: ToolsActorOpti
   return fromPromise<ToolResult[], { calls: readonly ToolCall[]; allowed?: readonly string[]; replyId?: number }>(async ({ input, signal, system }) => {
     // The system's clock is the one the session actor was created with (XState keeps it as `_clock`).
     const clock = options.clock ?? (system._clock as TimerClock);
-    const run = { signal, clock, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) };
     // Only the tools the reply offered the model run (a playbook stage's), and of those only the ones
     // of the stage the session is in now: a tool of a stage that was left meanwhile is unknown here.
-    const stage = (system.get('session') as { getSnapshot(): { context?: { stage?: { tools: readonly { name: string }[] } } } } | undefined)?.getSnapshot().context?.stage;
+    const session = system.get('session') as
+      | { getSnapshot(): { context?: { stage?: { id: string; data: unknown; tools: readonly { name: string }[] } } }; send(event: { type: 'playbook.setData'; stage: string; data: unknown }): void }
+      | undefined;
+    const stage = session?.getSnapshot().context?.stage;
+    const stageContext: ToolStageContext | undefined =
+      stage === undefined || session === undefined
+        ? undefined
+        : { id: stage.id, data: stage.data, setData: (data) => session.send({ type: 'playbook.setData', stage: stage.id, data: cloneStageData(stage.id, data) }) };
+    const run = { signal, clock, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }), ...(stageContext === undefined ? {} : { stage: stageContext }) };
     const live = stage === undefined ? undefined : new Set(stage.tools.map((tool) => tool.name));
     const allowed = input.allowed === undefined ? live : new Set(input.allowed.filter((name) => live === undefined || live.has(name)));
     const lookup = (name: string): Tool | undefined => (allowed === undefined || allowed.has(name) ? byName.get(name) : undefined);

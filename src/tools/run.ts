@@ -7,7 +7,7 @@
 import type { ToolResult } from '../../machines/reply.js';
 import type { Clock } from '../clock.js';
 import type { ErrorCode } from '../errors.js';
-import type { Tool, ToolCall, ToolIssue } from '../providers/types.js';
+import type { Tool, ToolCall, ToolIssue, ToolStageContext } from '../providers/types.js';
 
 /** The codes a failed call's result carries (a subset of the wire's error codes). */
 export type ToolErrorCode = Extract<ErrorCode, `tool_${string}`>;
@@ -31,6 +31,8 @@ export interface RunToolCallOptions {
   readonly clock: TimerClock;
   /** The limit for a tool without its own `timeoutMs`. Default: none. */
   readonly timeoutMs?: number;
+  /** The playbook stage the call runs in (`ToolContext.stage`). */
+  readonly stage?: ToolStageContext;
 }
 
 /** The result text: strings as they are, anything else as JSON. */
@@ -119,7 +121,7 @@ async function execute(tool: Tool, call: ToolCall, args: unknown, options: RunTo
         }, timeoutMs);
   // A tool that ignores its signal keeps running after a timeout or a cancel: its outcome is dropped.
   void Promise.resolve()
-    .then(() => tool.execute(args, { signal: controller.signal }))
+    .then(() => tool.execute(args, { signal: controller.signal, ...(options.stage === undefined ? {} : { stage: options.stage }) }))
     .then(
       (value) => settle({ kind: 'value', value }),
       (error: unknown) => settle({ kind: 'error', error }),

@@ -31,6 +31,46 @@ describe('definePlaybook types', () => {
     expect([ids, any.id]).toEqual([['greet', 'done'], 'typed']);
   });
 
+  it("each stage's data type is inferred and types its hooks; data that cannot be kept is refused", () => {
+    const seen: number[] = [];
+    const playbook = definePlaybook({
+      id: 'typed-data',
+      initialStage: 'party',
+      stages: {
+        party: {
+          systemPrompt: 'Ask how many.',
+          data: { sizes: [] as number[], note: '' },
+          onEnter: ({ data, setData }) => {
+            seen.push(data.sizes.length);
+            setData({ sizes: [...data.sizes, 2], note: data.note });
+            // @ts-expect-error the party stage's data has no 'day'
+            void data.day;
+            // @ts-expect-error setData takes the stage's own data type
+            setData({ day: 'monday' });
+          },
+        },
+        when: {
+          systemPrompt: 'Ask when.',
+          data: { day: 'today' as 'today' | 'tomorrow' },
+          onExit: ({ data }) => {
+            const day: 'today' | 'tomorrow' = data.day;
+            void day;
+          },
+        },
+      },
+      transitions: [{ from: 'party', to: 'when', condition: { type: 'keyword', keywords: ['ok'] } }, { from: 'when', to: 'end', condition: { type: 'keyword', keywords: ['bye'] } }],
+    });
+    expect(playbook.stages.party.data).toEqual({ sizes: [], note: '' });
+    expect(() =>
+      definePlaybook({
+        id: 'x',
+        initialStage: 'greet',
+        stages: { greet: { systemPrompt: 'Greet.', data: { socket: () => undefined } } },
+        transitions: [{ from: 'greet', to: 'end', condition: { type: 'keyword', keywords: ['bye'] } }],
+      }),
+    ).toThrow(/greet\.data: cannot be kept with the session/);
+  });
+
   it('an unknown stage in initialStage, from or to does not compile, and throws', () => {
     expect(() =>
       definePlaybook({

@@ -1,7 +1,10 @@
 /** A playbook over the wire: stage.change with reasons, hooks, and the stage kept across a resume (also from the store on another server). */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FakeLlm, FakeStt, FakeTts } from '../../src/providers/fake/index.js';
+import { z } from 'zod';
+import { definePlaybook } from '../../src/playbook/define.js';
 import type { Playbook } from '../../src/playbook/types.js';
+import { defineTool } from '../../src/tools/define.js';
 import type { Tool } from '../../src/providers/types.js';
 import { VoiceServer, type VoiceServerOptions } from '../../src/server/index.js';
 import { MemorySessionStore } from '../../src/session/store.js';
@@ -105,6 +108,69 @@ describe('playbooks over the wire', () => {
     expect(await d.next('session.resumed')).toMatchObject({ stage: 'party' });
     d.send({ type: 'user.text', text: 'four of us' });
     expect(await d.next('stage.change', (m) => m['to'] === 'done')).toMatchObject({ from: 'party', reason: { kind: 'toolCall', tool: 'set_party_size' } });
+  });
+
+  it('stage data: hooks and tools replace it, the record keeps it, a resume on another server restores it', async () => {
+    const seenByTool: unknown[] = [];
+    const addParty = defineTool({
+      name: 'set_party_size',
+      description: 'party size',
+      parameters: z.object({ n: z.number().int().positive() }),
+      execute: ({ n }, { stage }) => {
+        const data = stage?.data as { sizes: number[] };
+        seenByTool.push(data);
+        stage?.setData({ sizes: [...data.sizes, n] });
+        return { ok: true };
+      },
+    });
+    const withData = definePlaybook({
+      id: 'booking-data',
+      initialStage: 'greet',
+      stages: {
+        greet: {
+          systemPrompt: 'Greet.',
+          data: { visits: 0 },
+          onEnter: ({ data, setData }) => setData({ visits: data.visits + 1 }),
+        },
+        party: { systemPrompt: 'Ask for the party size.', tools: [addParty], data: { sizes: [] as number[] } },
+      },
+      transitions: [
+        { from: 'greet', to: 'party', condition: { type: 'keyword', keywords: ['table'] } },
+        { from: 'party', to: 'end', condition: { type: 'keyword', keywords: ['bye'] } },
+      ],
+    });
+    const store = new MemorySessionStore();
+    const llm = () =>
+      new FakeLlm({
+        respond: (messages) => {
+          const last = messages.at(-1);
+          const n = last?.role === 'user' ? { four: 4, three: 3 }[last.content.split(' ')[0] ?? ''] : undefined;
+          return n === undefined ? ['Noted.'] : [{ toolCall: { name: 'set_party_size', arguments: JSON.stringify({ n }) } }];
+        },
+      });
+    const first = await start({ playbook: withData, session: { store }, providers: { stt: new FakeStt({ recognize: () => '' }), llm: llm(), tts: new FakeTts({ msPerWord: 20 }) } });
+    const c = client(first.url);
+    const ready = await c.hello();
+    const sessionId = String(ready['sessionId']);
+    c.send({ type: 'user.text', text: 'a table please' });
+    await c.next('stage.change', (m) => m['to'] === 'party');
+    c.send({ type: 'user.text', text: 'four of us' });
+    await c.next('tool.end');
+    await c.next('reply.done', (m) => m['text'] === 'Noted.');
+    expect((await store.get(sessionId))?.playbook).toEqual({ stage: 'party', data: { greet: { visits: 1 }, party: { sizes: [4] } } });
+    await first.server.stop();
+
+    const second = await start({ playbook: withData, session: { store }, providers: { stt: new FakeStt({ recognize: () => '' }), llm: llm(), tts: new FakeTts({ msPerWord: 20 }) } });
+    const d = client(second.url);
+    await d.opened();
+    d.send({ type: 'session.resume', protocol: 1, sessionId, resumeToken: ready['resumeToken'] });
+    expect(await d.next('session.resumed')).toMatchObject({ stage: 'party' });
+    d.send({ type: 'user.text', text: 'three more' });
+    await d.next('tool.end');
+    await d.next('reply.done', (m) => m['text'] === 'Noted.');
+    // The tool on the second server saw the data written on the first.
+    expect(seenByTool).toEqual([{ sizes: [] }, { sizes: [4] }]);
+    expect((await store.get(sessionId))?.playbook).toEqual({ stage: 'party', data: { greet: { visits: 1 }, party: { sizes: [4, 3] } } });
   });
 
   it('a client picks a named playbook; an unknown name is refused', async () => {

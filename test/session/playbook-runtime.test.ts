@@ -52,7 +52,7 @@ describe('playbook in a session', () => {
     }).start();
     await sim.advance(3_000);
     // The initial stage's greeting is spoken without the LLM.
-    expect(sim.emitted('stage.change')).toEqual([{ type: 'stage.change', from: null, to: 'greet', reason: { kind: 'start' }, data: undefined }]);
+    expect(sim.emitted('stage.change')).toEqual([{ type: 'stage.change', from: null, to: 'greet', reason: { kind: 'start' }, data: undefined, stages: {} }]);
     expect(sim.history).toEqual([{ role: 'assistant', content: 'Welcome! How many people?' }]);
     sim.type('I would like a table');
     await sim.advance(3_000);
@@ -67,7 +67,7 @@ describe('playbook in a session', () => {
     expect(sim.history.filter((m) => m.role === 'assistant').map((m) => m.content)).toContain('Shall I book it?');
     sim.type('yes please');
     await sim.advance(3_000);
-    expect(sim.emitted('stage.change').at(-1)).toEqual({ type: 'stage.change', from: 'confirm', to: null, reason: { kind: 'keyword', keyword: 'yes' }, data: undefined });
+    expect(sim.emitted('stage.change').at(-1)).toEqual({ type: 'stage.change', from: 'confirm', to: null, reason: { kind: 'keyword', keyword: 'yes' }, data: undefined, stages: {} });
   });
 
   it("a tool of another stage never runs: the model calling it gets tool_unknown", async () => {
