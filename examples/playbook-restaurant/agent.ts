@@ -5,8 +5,7 @@
  * `voxstate serve --playbook examples/playbook-restaurant/playbook.ts` when no LLM is configured
  * (the playbook module exports it as `offlineLlm`). It only knows this one conversation.
  */
-// In your app: import type { ChatMessage, LlmEvent, LlmProvider, LlmRequest, ToolSpec } from 'voxstate';
-import type { ChatMessage, LlmEvent, LlmProvider, LlmRequest, ToolSpec } from '../../src/providers/types.js';
+import type { ChatMessage, LlmEvent, LlmProvider, LlmRequest, ToolSpec } from 'voxstate';
 
 const GOODBYE = 'Thank you for calling Trattoria Voxstate. Goodbye!';
 

@@ -3,16 +3,14 @@
  * Each stage has its own prompt and tools; a stage is left when its tool has been called (the
  * arguments were understood), on a keyword, after too many turns or too long a silence.
  *
- *   npx tsx src/cli/main.ts playbook graph examples/playbook-restaurant/playbook.ts
- *   npx tsx src/cli/main.ts serve --playbook examples/playbook-restaurant/playbook.ts
+ *   npx voxstate playbook graph examples/playbook-restaurant/playbook.ts
+ *   npx voxstate serve --playbook examples/playbook-restaurant/playbook.ts
  *
  * With no LLM configured, `offlineLlm` (./agent.ts) plays the model, so it runs offline from typed
  * input (script.txt walks every stage).
  */
-// In your app: import { definePlaybook, defineTool } from 'voxstate';
+import { definePlaybook, defineTool } from 'voxstate';
 import { z } from 'zod';
-import { definePlaybook } from '../../src/playbook/index.js';
-import { defineTool } from '../../src/tools/index.js';
 import { RestaurantAgent } from './agent.js';
 
 const DAYS = ['today', 'tomorrow', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;

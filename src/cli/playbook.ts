@@ -60,7 +60,7 @@ function report(path: string, definition: unknown, issues: readonly PlaybookIssu
 
 async function graph(path: string, out: Out): Promise<number> {
   // Errors throw (a ConfigError listing them): main prints it and exits 1.
-  out(playbookGraph(await loadPlaybookModule(path)));
+  out(playbookGraph(await loadPlaybookModule(path, { warn: (message) => process.stderr.write(`note: ${message}\n`) })));
   return 0;
 }
 

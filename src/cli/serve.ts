@@ -136,7 +136,7 @@ export async function runServe(
 ): Promise<RunningServer> {
   const config = await loadConfig(flags, env);
   // Before anything starts: a broken playbook stops here with every error listed.
-  const playbook = flags.playbook === undefined ? undefined : await loadPlaybookModule(flags.playbook);
+  const playbook = flags.playbook === undefined ? undefined : await loadPlaybookModule(flags.playbook, { warn: (message) => out(`  note: ${message}`) });
   const detected = detectProviders(env, {}, logger);
   const offlineLlm = flags.playbook === undefined || !isStandIn(detected.providers.llm) ? undefined : await loadOfflineLlm(flags.playbook);
   for (const choice of detected.choices) {

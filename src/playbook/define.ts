@@ -405,7 +405,21 @@ export function definePlaybook<Stages>(definition: PlaybookDefinition<Stages>): 
     const list = errors.map((issue) => `  ${formatPlaybookIssue(issue)}`).join('\n');
     throw new ConfigError('playbook', `${id} has ${errors.length} error${errors.length === 1 ? '' : 's'}:\n${list}`, { cause: issues });
   }
-  return freezePlaybook(definition as unknown as PlaybookDefinition) as unknown as Playbook<Stages>;
+  const playbook = freezePlaybook(definition as unknown as PlaybookDefinition);
+  madeHere.add(playbook);
+  return playbook as unknown as Playbook<Stages>;
+}
+
+/** Playbooks this copy of the library made: a module importing another copy of voxstate is told apart. */
+const madeHere = new WeakSet<object>();
+
+/**
+ * Whether `value` came from this copy's `definePlaybook`. A playbook module that imports another
+ * copy of voxstate (a second install, or the sources beside a build) makes playbooks this copy did
+ * not: they still run, but tools, errors and types then come from two libraries.
+ */
+export function isPlaybookOfThisLibrary(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && madeHere.has(value);
 }
 
 /** The issues behind a ConfigError thrown by `definePlaybook` (or `loadPlaybookModule`), if it is one. */

@@ -3,14 +3,14 @@
  * `voxstate playbook validate|graph <module>`: the module's default export is the playbook (a
  * `definePlaybook` result or a plain definition); it may also export `offlineLlm`, the LLM to use
  * when none is configured (examples/playbook-restaurant/agent.ts). A `.ts` module is loaded
- * through tsx, from `tsx src/cli/main.ts` as from the built `voxstate` bin.
+ * through tsx, from the built `voxstate` bin as from the sources under tsx.
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { LlmProvider } from '../providers/types.js';
-import { definePlaybook, playbookIssuesOf } from './define.js';
+import { definePlaybook, isPlaybookOfThisLibrary, playbookIssuesOf } from './define.js';
 import type { Playbook, PlaybookDefinition } from './types.js';
 
 const TYPESCRIPT = /\.(?:ts|mts|cts|tsx)$/i;
@@ -67,8 +67,13 @@ export async function importPlaybookDefinition(path: string): Promise<unknown> {
  * Loads and validates the playbook a module exports by default: a frozen `Playbook`. Throws a
  * ConfigError listing every error (see `definePlaybook`; `playbookIssuesOf` reads them).
  */
-export async function loadPlaybookModule(path: string): Promise<Playbook> {
+export async function loadPlaybookModule(path: string, options: { readonly warn?: (message: string) => void } = {}): Promise<Playbook> {
   const definition = await importPlaybookDefinition(path);
+  // A definePlaybook result (it has stageIds) that this copy did not make: the module imports
+  // another copy of voxstate.
+  if (typeof definition === 'object' && definition !== null && 'stageIds' in definition && !isPlaybookOfThisLibrary(definition)) {
+    options.warn?.(`${path} imports another copy of voxstate than the one running it; it runs, but with two copies of the library loaded (import 'voxstate' from the same install)`);
+  }
   // Checked again even when the module called definePlaybook: it may be another copy of the library,
   // or a plain object.
   return definePlaybook(definition as PlaybookDefinition);

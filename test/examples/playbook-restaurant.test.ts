@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import playbook, { offlineLlm } from '../../examples/playbook-restaurant/playbook.js';
+import { isPlaybookOfThisLibrary } from '../../src/playbook/define.js';
 import { FakeStt, FakeTts } from '../../src/providers/fake/index.js';
 import { VoiceServer } from '../../src/server/index.js';
 import { RawClient } from '../server/helpers.js';
@@ -25,6 +26,8 @@ afterAll(async () => {
 
 describe('examples/playbook-restaurant over the wire', () => {
   it('script.txt walks every stage: the stage path, the tool calls, what was spoken and the history', async () => {
+    // The example's `import 'voxstate'` is the copy this test runs (the sources, through vitest.config.ts).
+    expect(isPlaybookOfThisLibrary(playbook)).toBe(true);
     const replies: string[] = [];
     server = new VoiceServer({
       port: 0,

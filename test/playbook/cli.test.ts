@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -9,8 +9,14 @@ import { playbookGraph } from '../../src/playbook/graph.js';
 import { RawClient } from '../server/helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+// Built by `npm install` (the package's prepare script) or `npm run build`.
+const BIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../examples/playbook-restaurant/playbook.ts', import.meta.url));
 const PLAYBOOK_API = pathToFileURL(fileURLToPath(new URL('../../src/playbook/index.js', import.meta.url))).href;
+const SCRIPT = readFileSync(fileURLToPath(new URL('../../examples/playbook-restaurant/script.txt', import.meta.url)), 'utf8')
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => line.length > 0 && !line.startsWith('#'));
 const dir = mkdtempSync(join(tmpdir(), 'voxstate-playbook-'));
 const children: ChildProcess[] = [];
 
@@ -19,8 +25,10 @@ afterEach(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(args: string[]): { child: ChildProcess; stdout: () => string; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+/** The sources under tsx, as `npm start` runs them (`voxstate` resolves to src/ there); `bin`: the built bin, as `npx voxstate` runs it. */
+function run(args: string[], how: 'sources' | 'bin' = 'sources'): { child: ChildProcess; stdout: () => string; output: () => string; exited: Promise<number | null> } {
+  const argv = how === 'bin' ? [BIN, ...args] : ['--conditions=voxstate-source', '--import', 'tsx', MAIN, ...args];
+  const child = spawn(process.execPath, argv, {
     // A clean environment: no keys, so the offline providers are chosen.
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'] },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -155,6 +163,7 @@ export default definePlaybook({
     }
     expect(cli.output()).toMatch(/PLAYBOOK 'restaurant' \(5 stages: greet, party, when, confirm, done\) from .*playbook\.ts/);
     expect(cli.output()).toMatch(/LLM restaurant-agent — no LLM configured: the playbook module's offlineLlm stands in/);
+    expect(cli.output()).not.toMatch(/another copy of voxstate/);
     // The server runs it: a session starts in the initial stage and hears its greeting.
     const url = /listening: (ws:\/\/\S+)/.exec(cli.output())?.[1] ?? '';
     const session = new RawClient(url);
@@ -164,6 +173,43 @@ export default definePlaybook({
       expect((await session.next('reply.done'))['text']).toBe('Trattoria Voxstate, good evening! Would you like to book a table?');
       session.send({ type: 'user.text', text: 'I would like to book a table' });
       expect(await session.next('stage.change', (m) => m['to'] === 'party')).toMatchObject({ from: 'greet', reason: { kind: 'keyword', keyword: 'book' } });
+    } finally {
+      await session.close();
+    }
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+  });
+  it('the built voxstate bin runs the .ts example with one copy of the library, and script.txt walks every stage', async () => {
+    if (!existsSync(BIN)) throw new Error(`${BIN} is missing: npm install builds it (or run npm run build)`);
+    const cli = run(['--port', '0', '--playbook', EXAMPLE], 'bin');
+    const start = Date.now();
+    while (!/listening: ws:\/\//.test(cli.output())) {
+      if (cli.child.exitCode !== null || Date.now() - start > 45_000) throw new Error(`did not start:\n${cli.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // The example's `import 'voxstate'` resolved to the bin's own copy (dist/).
+    expect(cli.output()).not.toMatch(/another copy of voxstate/);
+    expect(cli.output()).toMatch(/PLAYBOOK 'restaurant' \(5 stages/);
+    const url = /listening: (ws:\/\/\S+)/.exec(cli.output())?.[1] ?? '';
+    const session = new RawClient(url);
+    try {
+      await session.hello();
+      await session.next('reply.done');
+      for (const line of SCRIPT) {
+        const answered = session.of('reply.done').length;
+        session.send({ type: 'user.text', text: line });
+        await session.next('reply.done', () => session.of('reply.done').length > answered);
+        // A stage greeting may follow the answer: wait until the session listens and is quiet.
+        for (let quiet = 0, seen = -1; quiet < 3; ) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          quiet = session.of('session.state').at(-1)?.['state'] === 'listening' && session.messages.length === seen ? quiet + 1 : 0;
+          seen = session.messages.length;
+        }
+      }
+      await session.next('stage.change', (m) => m['to'] === null);
+      expect(session.of('stage.change').map((m) => m['to'])).toEqual(['greet', 'party', 'when', 'confirm', 'done', null]);
+      expect(session.of('tool.start').map((m) => m['name'])).toEqual(['set_party_size', 'set_date_time', 'confirm_booking']);
+      expect(session.of('error')).toEqual([]);
     } finally {
       await session.close();
     }
