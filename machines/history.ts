@@ -67,24 +67,36 @@ export function units(history: History): ChatMessage[][] {
  * is never separated from its result, and the newest unit is kept even when it alone is too large.
  */
 export function limitHistory(history: History, limits: HistoryLimits = DEFAULT_HISTORY_LIMITS): History {
-  let messages = 0;
+  let messages = history.length;
   let chars = 0;
-  for (const message of history) {
-    messages += 1;
-    chars += size(message);
-  }
+  for (const message of history) chars += size(message);
   if (messages <= limits.maxMessages && chars <= limits.maxChars) return history;
 
-  const all = units(history);
-  const keep = all.map(() => true);
-  for (let i = 0; i < all.length - 1 && (messages > limits.maxMessages || chars > limits.maxChars); i++) {
-    const unit = all[i] as ChatMessage[];
-    if (unit[0]?.role === 'system') continue;
-    keep[i] = false;
-    messages -= unit.length;
-    for (const message of unit) chars -= size(message);
+  // Walk the oldest units (the same ones `units` makes) and drop them until the rest fits; one
+  // slice at the end, so a long history that is over by a message or two costs one pass.
+  const keptSystem: ChatMessage[] = [];
+  let start = 0;
+  while (start < history.length && (messages > limits.maxMessages || chars > limits.maxChars)) {
+    const head = history[start] as ChatMessage;
+    let end = start + 1;
+    if (head.role === 'assistant' && head.toolCalls !== undefined) {
+      const calls = head.toolCalls;
+      for (;;) {
+        const next = history[end];
+        if (next?.role !== 'tool' || !calls.some((call) => call.id === next.toolCallId)) break;
+        end++;
+      }
+    }
+    if (end >= history.length) break; // the newest unit stays, even alone too large
+    if (head.role === 'system') keptSystem.push(head);
+    else {
+      messages -= end - start;
+      for (let i = start; i < end; i++) chars -= size(history[i] as ChatMessage);
+    }
+    start = end;
   }
-  return all.filter((_, i) => keep[i]).flat();
+  const rest = history.slice(start);
+  return keptSystem.length === 0 ? rest : [...keptSystem, ...rest];
 }
 
 export { words } from './words.js';

@@ -93,11 +93,12 @@ export interface ReplyContext {
   readonly outputPaused: boolean;
   readonly say: string | undefined;
   readonly llm: LlmSettings | undefined;
-  /** Speculative and not yet committed (see ReplyInput.held). */
-  readonly held: boolean;
-  /** While held: the deltas and the avatar audio that will be sent at the commit. */
-  readonly heldDeltas: readonly string[];
-  readonly heldMotion: readonly { pcm: Int16Array; sampleRate: number; end: boolean }[];
+  /**
+   * Speculative and not yet committed (see ReplyInput.held): the deltas and the avatar audio that
+   * will be sent at the commit. Undefined once committed (or never held). One field, not three:
+   * a context of more than 19 keys turns into a slow dictionary-mode object in XState's assign.
+   */
+  readonly held: { readonly deltas: readonly string[]; readonly motion: readonly { pcm: Int16Array; sampleRate: number; end: boolean }[] } | undefined;
 }
 
 export type LlmActorEvent =
@@ -223,15 +224,16 @@ export const replyMachine = setup({
       return { pending: '', segments: [...context.segments, ...cut.segments] };
     }),
     reportDelta: enqueueActions(({ context, enqueue }, params: { text: string }) => {
-      if (context.held) enqueue.assign({ heldDeltas: [...context.heldDeltas, params.text] });
+      if (context.held) enqueue.assign({ held: { ...context.held, deltas: [...context.held.deltas, params.text] } });
       else enqueue.sendParent({ type: 'reply.delta', replyId: context.replyId, text: params.text });
     }),
     /** The commit: the held deltas and avatar audio go out, the playout starts (unless the transport is gone). */
     commit: enqueueActions(({ context, enqueue, system }) => {
-      if (context.heldDeltas.length > 0) enqueue.sendParent({ type: 'reply.delta', replyId: context.replyId, text: context.heldDeltas.join('') });
+      const held = context.held ?? { deltas: [], motion: [] };
+      if (held.deltas.length > 0) enqueue.sendParent({ type: 'reply.delta', replyId: context.replyId, text: held.deltas.join('') });
       const motion = system.get('motion') as AnyActorRef | undefined;
-      if (motion !== undefined) for (const audio of context.heldMotion) enqueue.sendTo(motion, { type: 'motion.audio', ...audio });
-      enqueue.assign({ held: false, heldDeltas: [], heldMotion: [] });
+      if (motion !== undefined) for (const audio of held.motion) enqueue.sendTo(motion, { type: 'motion.audio', ...audio });
+      enqueue.assign({ held: undefined });
       if (!context.outputPaused) enqueue.sendTo('playout', { type: 'playout.resume' } satisfies PlayoutCommand);
     }),
     collectToolCall: assign({
@@ -272,7 +274,7 @@ export const replyMachine = setup({
     /** The avatar (if the session has one) animates the speech as soon as it is synthesized. */
     forwardToMotion: enqueueActions(({ context, system, enqueue }, params: { pcm: Int16Array; sampleRate: number; end: boolean }) => {
       if (context.held) {
-        enqueue.assign({ heldMotion: [...context.heldMotion, params] });
+        enqueue.assign({ held: { ...context.held, motion: [...context.held.motion, params] } });
         return;
       }
       const motion = system.get('motion') as AnyActorRef | undefined;
@@ -290,7 +292,7 @@ export const replyMachine = setup({
     }),
     resumePlayout: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ outputPaused: false });
-      if (!context.held) enqueue.sendTo('playout', { type: 'playout.resume' } satisfies PlayoutCommand);
+      if (context.held === undefined) enqueue.sendTo('playout', { type: 'playout.resume' } satisfies PlayoutCommand);
     }),
     markAudioStarted: assign({ audioStarted: true }),
     reportAudioStart: sendParent(({ context }, params: { sampleRate: number }) => ({
@@ -333,7 +335,7 @@ export const replyMachine = setup({
       context.synthesized < context.segments.length &&
       context.synthesized - context.playedSegments <= context.settings.ttsLookahead,
     llmFinished: stateIn('#reply.active.llm.done'),
-    held: ({ context }) => context.held,
+    held: ({ context }) => context.held !== undefined,
     allSynthesized: ({ context }) => context.synthesized >= context.segments.length,
   },
 }).createMachine({
@@ -354,17 +356,15 @@ export const replyMachine = setup({
     usage: NO_USAGE,
     error: undefined,
     outputPaused: input.outputPaused ?? false,
-    held: input.held ?? false,
+    held: input.held === true ? { deltas: [], motion: [] } : undefined,
     say: input.say,
     llm: input.llm,
-    heldDeltas: [],
-    heldMotion: [],
   }),
   initial: 'active',
   states: {
     active: {
       type: 'parallel',
-      invoke: { id: 'playout', src: 'playout', input: ({ context }) => ({ replyId: context.replyId, paused: context.outputPaused || context.held }) },
+      invoke: { id: 'playout', src: 'playout', input: ({ context }) => ({ replyId: context.replyId, paused: context.outputPaused || context.held !== undefined }) },
       on: {
         'reply.commit': { guard: 'held', actions: 'commit' },
         'tools.callEnded': { actions: sendParent(({ event }) => event) },
@@ -474,7 +474,7 @@ export const replyMachine = setup({
                   text: context.segments[context.synthesized] ?? '',
                   playout: self.getSnapshot().children['playout'] as AnyActorRef | undefined,
                   // Held: avatar audio comes back here and waits for the commit.
-                  motion: context.held ? self : (self.system.get('motion') as AnyActorRef | undefined),
+                  motion: context.held !== undefined ? self : (self.system.get('motion') as AnyActorRef | undefined),
                 }),
               },
               on: {

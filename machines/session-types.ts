@@ -131,19 +131,23 @@ export interface TurnPart {
   readonly utterance?: number;
 }
 
+/**
+ * The session's context. It has at most 19 top-level keys, on purpose: XState's assign copies the
+ * context with Object.assign onto {}, and V8 turns an object built that way with more than 19 keys
+ * into a slow dictionary-mode object (every read a hash lookup). Related fields are grouped.
+ */
 export interface SessionContext {
   readonly settings: SessionSettings;
-  readonly systemPrompt: string;
-  readonly tools: readonly ToolSpec[];
+  /** What the session was created with: the system prompt, the tool specs, whether the STT streams. */
+  readonly setup: { readonly systemPrompt: string; readonly tools: readonly ToolSpec[]; readonly streamingStt: boolean };
   readonly history: readonly ChatMessage[];
   /** Number of replies started; the id of the current one. */
   readonly turn: number;
-  /** The current reply's played (heard) text, and whether its audio has started. */
-  readonly heard: string;
-  readonly audioStarted: boolean;
-  /** Voiced duration of the user's current utterance, as the VAD last reported it. */
-  readonly voicedMs: number;
-  readonly streamingStt: boolean;
+  /**
+   * The current reply's played (heard) text and whether its audio has started; the voiced duration
+   * of the user's current utterance, as the VAD last reported it (for interruptions).
+   */
+  readonly replyProgress: { readonly heard: string; readonly audioStarted: boolean; readonly voicedMs: number };
   /** Utterances opened so far; `open` is the one the recognizer is hearing (onset → end of turn). */
   readonly utterances: number;
   readonly open: number | undefined;
@@ -152,12 +156,12 @@ export interface SessionContext {
   /** The open utterance's text so far, and whether the recognizer said anything yet. */
   readonly text: string;
   readonly recognized: boolean;
-  /** Audio-stream times: the end of the user's last voiced window, and the latest time an event told. */
-  readonly edgeMs: number;
-  readonly audioMs: number;
-  /** The audio-stream time at which the turn ends unless the user resumes, and the probability it came from. */
-  readonly endpointAtMs: number;
-  readonly endProbability: number;
+  /**
+   * Audio-stream times: the end of the user's last voiced window (`edgeMs`), the latest time an
+   * event told (`audioMs`), the time at which the turn ends unless the user resumes
+   * (`endpointAtMs`), and the end-of-turn probability that came from.
+   */
+  readonly endpoint: { readonly edgeMs: number; readonly audioMs: number; readonly endpointAtMs: number; readonly endProbability: number };
   /** Utterances whose turn ended and whose final transcript is awaited, in order. */
   readonly awaiting: readonly number[];
   /**
@@ -168,20 +172,24 @@ export interface SessionContext {
   /** The text a speculative reply was started on (in `replying.preemptive`). */
   readonly speculation: string | undefined;
   /** Idle prompts since the user last spoke or typed; the system instruction of the reply being started for one. */
-  readonly idlePrompts: number;
-  readonly nudge: string | undefined;
-  /** The playbook's child input (undefined: no playbook), its current stage, and text the next reply says instead of asking the LLM (a stage greeting). */
+  readonly idle: { readonly prompts: number; readonly nudge: string | undefined };
+  /** The playbook's child input (undefined: no playbook) and its current stage. */
   readonly playbook: PlaybookInput | undefined;
   readonly stage: StageView | undefined;
-  /** A greeting waiting to be spoken, and the one the reply being started speaks. */
-  readonly say: string | undefined;
-  readonly replySay: string | undefined;
-  /** Where the current stage's conversation starts in the history (a `reset` stage's replies see only that part). */
-  readonly stageFrom: number;
-  /** A `summarize` stage: what came before its start, in a few sentences (undefined until the LLM made it). */
-  readonly summary: string | undefined;
-  /** User turns sent to the playbook whose check has not come back: the reply waits for all of them. */
-  readonly pendingChecks: number;
+  /**
+   * The running stage: a greeting waiting to be spoken (`say`) and the one the reply being started
+   * speaks (`replySay`); where the stage's conversation starts in the history (`stageFrom`: a
+   * `reset` stage's replies see only that part); a `summarize` stage's summary of what came before
+   * (undefined until the LLM made it); user turns sent to the playbook whose check has not come
+   * back (`pendingChecks`: the reply waits for all of them).
+   */
+  readonly stageRun: {
+    readonly say: string | undefined;
+    readonly replySay: string | undefined;
+    readonly stageFrom: number;
+    readonly summary: string | undefined;
+    readonly pendingChecks: number;
+  };
 }
 
 /**

@@ -67,9 +67,9 @@ import { appendTurn, lastUserText, spokenText, trailingUserStart } from './turn-
 export * from './session-types.js';
 
 /** The history within its limits; the stage's start moves with what was dropped from the front. */
-function limited(context: SessionContext): { history: readonly ChatMessage[]; stageFrom: number } {
+function limited(context: SessionContext, stageRun: Partial<SessionContext['stageRun']> = {}): Pick<SessionContext, 'history' | 'stageRun'> {
   const history = limitHistory(context.history, context.settings.history);
-  return { history, stageFrom: Math.max(0, context.stageFrom - (context.history.length - history.length)) };
+  return { history, stageRun: { ...context.stageRun, ...stageRun, stageFrom: Math.max(0, context.stageRun.stageFrom - (context.history.length - history.length)) } };
 }
 
 function missing(name: string): never {
@@ -119,7 +119,7 @@ export const sessionMachine = setup({
     resumeTokenValid: (_: { context: SessionContext; event: SessionEvent }) => false,
     /** The event comes from the reply now invoked (a replaced one may still have events in flight). */
     isCurrentReply: ({ context, event }) => 'replyId' in event && event.replyId === context.turn,
-    audioStarted: ({ context }) => context.audioStarted,
+    audioStarted: ({ context }) => context.replyProgress.audioStarted,
     textNotBlank: (_, params: { text: string }) => params.text.trim().length > 0,
     /** Voiced speech of the interruption reached minInterruptionMs. */
     voicedEnough: ({ context }, params: { voicedMs: number }) => params.voicedMs >= context.settings.minInterruptionMs,
@@ -146,7 +146,7 @@ export const sessionMachine = setup({
     turnReady: ({ context }) => context.open === undefined && context.awaiting.length === 0 && context.turnParts.length > 0,
     hasText: ({ context }) => context.text.length > 0,
     /** No recognizer text will come before the end of the utterance: a batch recognizer, or one that heard nothing. */
-    noTextComing: ({ context }) => !context.streamingStt || (context.recognized && context.text.length === 0),
+    noTextComing: ({ context }) => !context.setup.streamingStt || (context.recognized && context.text.length === 0),
     voiceSilent: stateIn('#session.active.voice.silent'),
     /** A reply is paused for an interruption that is not decided yet: the end of turn waits for the verdict. */
     interruptionUndecided: stateIn('#session.active.turn.replying.interrupted'),
@@ -162,15 +162,15 @@ export const sessionMachine = setup({
     /** Typed text (not blank) in a session with a playbook: routed through it. */
     typedForPlaybook: ({ context, event }) => event.type === 'user.text' && event.text.trim().length > 0 && context.playbook !== undefined,
     /** A stage greeting is waiting and nothing else is going on: it can be spoken now. */
-    greetingDue: ({ context }) => context.say !== undefined && context.open === undefined && context.awaiting.length === 0 && context.turnParts.length === 0,
-    idlePromptsLeft: ({ context }) => context.idlePrompts < context.settings.maxIdlePrompts,
+    greetingDue: ({ context }) => context.stageRun.say !== undefined && context.open === undefined && context.awaiting.length === 0 && context.turnParts.length === 0,
+    idlePromptsLeft: ({ context }) => context.idle.prompts < context.settings.maxIdlePrompts,
   },
   delays: {
     falseInterruptionTimeout: ({ context }) => context.settings.falseInterruptionTimeoutMs,
     sessionTtl: ({ context }) => context.settings.sessionTtlMs,
-    endpointDelay: ({ context }) => Math.max(0, context.endpointAtMs - context.audioMs),
+    endpointDelay: ({ context }) => Math.max(0, context.endpoint.endpointAtMs - context.endpoint.audioMs),
     /** Waiting for recognizer text: up to maxEndpointingMs of silence after the edge. */
-    textWait: ({ context }) => Math.max(0, context.edgeMs + context.settings.maxEndpointingMs - context.audioMs),
+    textWait: ({ context }) => Math.max(0, context.endpoint.edgeMs + context.settings.maxEndpointingMs - context.endpoint.audioMs),
     userIdle: ({ context }) => context.settings.userIdleTimeoutMs,
   },
   actions: {
@@ -178,8 +178,8 @@ export const sessionMachine = setup({
     spawnStt: spawnChild('stt', { id: 'stt', input: {} }),
     spawnPlaybook: spawnChild('playbook', { id: 'playbook', input: ({ context }) => context.playbook ?? {} }),
     notifyUserTurn: sendTo('playbook', ({ context }): PlaybookEvent => ({ type: 'playbook.userTurn', text: lastUserText(context.history), history: context.history })),
-    countCheck: assign({ pendingChecks: ({ context }) => context.pendingChecks + 1 }),
-    checkDone: assign({ pendingChecks: ({ context }) => Math.max(0, context.pendingChecks - 1) }),
+    countCheck: assign(({ context }) => ({ stageRun: { ...context.stageRun, pendingChecks: context.stageRun.pendingChecks + 1 } })),
+    checkDone: assign(({ context }) => ({ stageRun: { ...context.stageRun, pendingChecks: Math.max(0, context.stageRun.pendingChecks - 1) } })),
     notifyReplyDone: sendTo('playbook', ({ context }, params: { text: string }): PlaybookEvent => ({ type: 'playbook.replyDone', text: params.text, history: context.history })),
     notifyToolResults: sendTo('playbook', ({ context }, params: { results: readonly ToolResult[] }): PlaybookEvent => ({
       type: 'playbook.toolResults',
@@ -188,11 +188,14 @@ export const sessionMachine = setup({
     })),
     setStage: assign(({ context }, params: { event: StageChangeEvent }) => ({
       stage: params.event.stage,
-      // A reset (or summarize) stage starts with the user turn that led to it (if that was what changed the stage).
-      stageFrom: params.event.stage !== undefined && params.event.stage.contextStrategy !== 'append' ? trailingUserStart(context.history) : context.stageFrom,
-      summary: undefined,
-      // The new stage's greeting is spoken once: as the answer of the turn that led here, or when the agent is free.
-      say: params.event.stage?.greeting ?? context.say,
+      stageRun: {
+        ...context.stageRun,
+        // A reset (or summarize) stage starts with the user turn that led to it (if that was what changed the stage).
+        stageFrom: params.event.stage !== undefined && params.event.stage.contextStrategy !== 'append' ? trailingUserStart(context.history) : context.stageRun.stageFrom,
+        summary: undefined,
+        // The new stage's greeting is spoken once: as the answer of the turn that led here, or when the agent is free.
+        say: params.event.stage?.greeting ?? context.stageRun.say,
+      },
       playbook: params.event.to === null ? { ...context.playbook, data: params.event.data } : { stage: params.event.to, data: params.event.data },
     })),
     emitStageChange: emit((_, params: { event: StageChangeEvent }) => ({
@@ -213,15 +216,15 @@ export const sessionMachine = setup({
     /** A summarize stage: the LLM summarizes what came before the stage (replies see the reset view until it is ready). */
     summarizeEarlier: spawnChild('summarize', {
       id: 'summarize',
-      input: ({ context }) => ({ messages: context.history.slice(0, context.stageFrom) }),
+      input: ({ context }) => ({ messages: context.history.slice(0, context.stageRun.stageFrom) }),
     }),
     stopSummarizing: stopChild('summarize'),
-    takeSay: assign(({ context }) => ({ replySay: context.say, say: undefined })),
+    takeSay: assign(({ context }) => ({ stageRun: { ...context.stageRun, replySay: context.stageRun.say, say: undefined } })),
     // `systemId` lets the reply's TTS forward synthesized audio to the link as it arrives.
     // Its avatar frames go to the client feed beside the machine, not through it (notifyParent: false).
     spawnMotion: spawnChild('motion', { id: 'motion', systemId: 'motion', input: { notifyParent: false } }),
     resetVad: sendTo('vad', { type: 'vad.reset' } satisfies VadChildCommand),
-    setVoiced: assign({ voicedMs: (_, params: { voicedMs: number }) => params.voicedMs }),
+    setVoiced: assign(({ context }, params: { voicedMs: number }) => ({ replyProgress: { ...context.replyProgress, voicedMs: params.voicedMs } })),
 
     // --- the utterance being heard (endpoint region) -------------------------------------------
     openUtterance: assign(({ context }) => ({
@@ -238,18 +241,17 @@ export const sessionMachine = setup({
     })),
     markSpoke: assign({ spoke: true }),
     /** The user went silent at `edgeMs` (audio time); it is now `nowMs`. */
-    setEdge: assign((_, params: { edgeMs: number; nowMs: number }) => ({ edgeMs: params.edgeMs, audioMs: params.nowMs })),
-    setAudioNow: assign({ audioMs: ({ context }, params: { nowMs: number }) => Math.max(context.audioMs, params.nowMs) }),
+    setEdge: assign(({ context }, params: { edgeMs: number; nowMs: number }) => ({ endpoint: { ...context.endpoint, edgeMs: params.edgeMs, audioMs: params.nowMs } })),
+    setAudioNow: assign(({ context }, params: { nowMs: number }) => ({ endpoint: { ...context.endpoint, audioMs: Math.max(context.endpoint.audioMs, params.nowMs) } })),
     hintPause: sendTo('stt', ({ context }): RecognizerCommand => ({ type: 'stt.pause', utterance: context.open ?? 0 })),
     setText: assign((_, params: { text: string }) => ({ text: params.text, recognized: true })),
     /** The stream of the open utterance failed: what it said is stale, and nothing more will come before the end. */
     forgetStreamText: assign({ text: '', recognized: true }),
     setEndpointDelay: assign(({ context }, params: { output: TurnDetectorActorOutput }) => ({
-      endProbability: params.output.probability,
-      endpointAtMs: context.edgeMs + params.output.delayMs,
+      endpoint: { ...context.endpoint, endProbability: params.output.probability, endpointAtMs: context.endpoint.edgeMs + params.output.delayMs },
     })),
     /** The detector failed: the longest wait (never an early cut). */
-    setLongestDelay: assign(({ context }) => ({ endProbability: 0, endpointAtMs: context.edgeMs + context.settings.maxEndpointingMs })),
+    setLongestDelay: assign(({ context }) => ({ endpoint: { ...context.endpoint, endProbability: 0, endpointAtMs: context.endpoint.edgeMs + context.settings.maxEndpointingMs } })),
     raiseCandidate: raise(({ context }): EndOfTurnEvent => ({ type: 'eot.candidate', utterance: context.open ?? 0, text: context.text })),
     raiseCancelled: raise(({ context }): EndOfTurnEvent => ({ type: 'eot.cancelled', utterance: context.open ?? 0 })),
     /** The end of turn (see endTurn()): the recognizer finishes the utterance, the decision is told. */
@@ -257,16 +259,16 @@ export const sessionMachine = setup({
     emitEndpoint: emit(({ context }, params: { by: EndBy }) => {
       const decidedAt =
         params.by === 'detector'
-          ? Math.max(context.audioMs, context.endpointAtMs)
+          ? Math.max(context.endpoint.audioMs, context.endpoint.endpointAtMs)
           : params.by === 'timeout'
-            ? Math.max(context.audioMs, context.edgeMs + context.settings.maxEndpointingMs)
-            : context.audioMs;
+            ? Math.max(context.endpoint.audioMs, context.endpoint.edgeMs + context.settings.maxEndpointingMs)
+            : context.endpoint.audioMs;
       return {
         type: 'turn.endpoint' as const,
         utterance: context.open ?? -1,
-        edgeMs: context.edgeMs,
-        endpointingMs: Math.max(0, decidedAt - context.edgeMs),
-        probability: params.by === 'detector' ? context.endProbability : undefined,
+        edgeMs: context.endpoint.edgeMs,
+        endpointingMs: Math.max(0, decidedAt - context.endpoint.edgeMs),
+        probability: params.by === 'detector' ? context.endpoint.endProbability : undefined,
         by: params.by,
       };
     }),
@@ -300,18 +302,21 @@ export const sessionMachine = setup({
     commitTypedText: assign({ history: ({ context }, params: { text: string }) => appendUser(context.history, params.text.trim()) }),
     nextTurn: assign(({ context }) => ({
       turn: context.turn + 1,
-      ...limited(context),
-      heard: '',
-      audioStarted: false,
-      nudge: undefined,
-      replySay: undefined,
+      ...limited(context, { replySay: undefined }),
+      replyProgress: { ...context.replyProgress, heard: '', audioStarted: false },
+      idle: { ...context.idle, nudge: undefined },
     })),
     emitTurnStart: emit(({ context }, params: { source: 'voice' | 'text' | 'idle' | 'stage' }) => ({ type: 'turn.start' as const, replyId: context.turn, source: params.source })),
-    resetIdle: assign({ idlePrompts: 0 }),
+    resetIdle: assign(({ context }) => ({ idle: { ...context.idle, prompts: 0 } })),
 
     // --- speculative (preemptive) replies ---------------------------------------------------------
     /** A speculative reply on `text`: a reply id of its own, nothing in the history yet. */
-    speculate: assign(({ context }, params: { text: string }) => ({ speculation: params.text, turn: context.turn + 1, heard: '', audioStarted: false, nudge: undefined })),
+    speculate: assign(({ context }, params: { text: string }) => ({
+      speculation: params.text,
+      turn: context.turn + 1,
+      replyProgress: { ...context.replyProgress, heard: '', audioStarted: false },
+      idle: { ...context.idle, nudge: undefined },
+    })),
     emitSpeculation: emit(({ context }, params: { outcome: 'started' | 'used' | 'discarded' }) => ({
       type: 'reply.preemptive' as const,
       replyId: context.turn,
@@ -328,19 +333,19 @@ export const sessionMachine = setup({
     limitHistory: assign(({ context }) => limited(context)),
 
     // --- idle ------------------------------------------------------------------------------------
-    emitIdle: emit(({ context }) => ({ type: 'session.idle' as const, prompts: context.idlePrompts })),
-    countIdlePrompt: assign(({ context }) => ({ idlePrompts: context.idlePrompts + 1, nudge: context.settings.idlePrompt })),
+    emitIdle: emit(({ context }) => ({ type: 'session.idle' as const, prompts: context.idle.prompts })),
+    countIdlePrompt: assign(({ context }) => ({ idle: { prompts: context.idle.prompts + 1, nudge: context.settings.idlePrompt } })),
 
     // --- replies -----------------------------------------------------------------------------------
-    emitCancelled: emit(({ context }) => ({ type: 'reply.done' as const, replyId: context.turn, text: context.heard, interrupted: true })),
+    emitCancelled: emit(({ context }) => ({ type: 'reply.done' as const, replyId: context.turn, text: context.replyProgress.heard, interrupted: true })),
     emitConfirmed: emit(({ context }, params: { by: Cause }) => ({
       type: 'interruption.confirmed' as const,
       replyId: context.turn,
-      voicedMs: context.voicedMs,
+      voicedMs: context.replyProgress.voicedMs,
       by: params.by,
     })),
-    emitFalseInterruption: emit(({ context }) => ({ type: 'interruption.false' as const, replyId: context.turn, voicedMs: context.voicedMs })),
-    recordHeardText: assign({ history: ({ context }) => appendAssistant(context.history, context.heard, true) }),
+    emitFalseInterruption: emit(({ context }) => ({ type: 'interruption.false' as const, replyId: context.turn, voicedMs: context.replyProgress.voicedMs })),
+    recordHeardText: assign({ history: ({ context }) => appendAssistant(context.history, context.replyProgress.heard, true) }),
     emitReplyDone: emit(({ context }, params: { text: string; interrupted: boolean }) => ({
       type: 'reply.done' as const,
       replyId: context.turn,
@@ -357,8 +362,8 @@ export const sessionMachine = setup({
     resumeOutput: sendTo('reply', { type: 'output.resume' as const }),
     emitReplyPaused: emit(({ context }) => ({ type: 'reply.paused' as const, replyId: context.turn })),
     emitReplyResumed: emit(({ context }) => ({ type: 'reply.resumed' as const, replyId: context.turn })),
-    markHeard: assign({ heard: (_, params: { text: string }) => params.text }),
-    markAudioStarted: assign({ audioStarted: true }),
+    markHeard: assign(({ context }, params: { text: string }) => ({ replyProgress: { ...context.replyProgress, heard: params.text } })),
+    markAudioStarted: assign(({ context }) => ({ replyProgress: { ...context.replyProgress, audioStarted: true } })),
     recordToolCalls: assign({
       history: ({ context }, params: { calls: readonly ToolCall[] }) => appendToolCalls(context.history, params.calls),
     }),
@@ -391,35 +396,23 @@ export const sessionMachine = setup({
   id: 'session',
   context: ({ input }) => ({
     settings: input.settings ?? DEFAULT_SESSION_SETTINGS,
-    systemPrompt: input.systemPrompt ?? '',
-    tools: input.tools ?? [],
+    setup: { systemPrompt: input.systemPrompt ?? '', tools: input.tools ?? [], streamingStt: input.streamingStt ?? false },
     history: input.history ?? [],
     turn: 0,
-    heard: '',
-    audioStarted: false,
-    voicedMs: 0,
-    streamingStt: input.streamingStt ?? false,
+    replyProgress: { heard: '', audioStarted: false, voicedMs: 0 },
     utterances: 0,
     open: undefined,
     spoke: false,
     text: '',
     recognized: false,
-    edgeMs: 0,
-    audioMs: 0,
-    endpointAtMs: 0,
-    endProbability: 0,
+    endpoint: { edgeMs: 0, audioMs: 0, endpointAtMs: 0, endProbability: 0 },
     awaiting: [],
     turnParts: [],
     speculation: undefined,
-    idlePrompts: 0,
-    nudge: undefined,
+    idle: { prompts: 0, nudge: undefined },
     playbook: input.playbook,
     stage: undefined,
-    say: undefined,
-    replySay: undefined,
-    stageFrom: 0,
-    summary: undefined,
-    pendingChecks: 0,
+    stageRun: { say: undefined, replySay: undefined, stageFrom: 0, summary: undefined, pendingChecks: 0 },
   }),
   entry: ['spawnVad', 'spawnStt', 'spawnMotion', 'spawnPlaybook'],
   initial: 'active',
@@ -442,7 +435,7 @@ export const sessionMachine = setup({
       },
       { actions: ['stopSummarizing', { type: 'emitStageChange', params: ({ event }) => ({ event }) }, { type: 'setStage', params: ({ event }) => ({ event }) }] },
     ],
-    'xstate.done.actor.summarize': { actions: assign({ summary: ({ event }) => event.output.trim() || undefined }) },
+    'xstate.done.actor.summarize': { actions: assign(({ context, event }) => ({ stageRun: { ...context.stageRun, summary: event.output.trim() || undefined } })) },
     // Without a summary the stage's replies see the reset view; the failure is told, not fatal.
     'xstate.error.actor.summarize': { actions: { type: 'emitError', params: ({ event }) => ({ ...errorParams(event.error, 'provider_failed'), message: `summarizing the conversation failed: ${errorParams(event.error, 'provider_failed').message}` }) } },
   },
@@ -669,7 +662,7 @@ export const sessionMachine = setup({
               on: {
                 // Every turn sent has been checked: the stage is the one they lead to.
                 'playbook.checked': [
-                  { guard: ({ context }) => context.pendingChecks <= 1, target: 'replying', actions: ['checkDone', 'takeSay'] },
+                  { guard: ({ context }) => context.stageRun.pendingChecks <= 1, target: 'replying', actions: ['checkDone', 'takeSay'] },
                   { actions: 'checkDone' },
                 ],
                 'user.text': {
@@ -716,25 +709,25 @@ export const sessionMachine = setup({
                 input: ({ context, self }) => {
                   const speculative = context.speculation !== undefined;
                   // A `reset` stage's replies see the conversation from the stage's entry on.
-                  const since = context.stageFrom > 0 ? context.history.slice(context.stageFrom) : context.history;
+                  const since = context.stageRun.stageFrom > 0 ? context.history.slice(context.stageRun.stageFrom) : context.history;
                   // A summarize stage: what came before, in a few sentences, then the conversation since.
                   const conversation: readonly ChatMessage[] =
-                    context.summary === undefined ? since : [{ role: 'system', content: `Earlier in this conversation: ${context.summary}` }, ...since];
+                    context.stageRun.summary === undefined ? since : [{ role: 'system', content: `Earlier in this conversation: ${context.stageRun.summary}` }, ...since];
                   const history = speculative
                     ? appendTurn(conversation, [...context.turnParts, { text: context.speculation ?? '', typed: false }])
                     : conversation;
                   // A playbook stage brings its own prompt (the playbook's global one, then the stage's) and tools.
-                  const prompt = context.stage?.systemPrompt ?? context.systemPrompt;
+                  const prompt = context.stage?.systemPrompt ?? context.setup.systemPrompt;
                   const system: ChatMessage[] = [...(prompt.length > 0 ? [{ role: 'system' as const, content: prompt }] : [])];
-                  const nudge: ChatMessage[] = context.nudge === undefined ? [] : [{ role: 'system', content: context.nudge }];
+                  const nudge: ChatMessage[] = context.idle.nudge === undefined ? [] : [{ role: 'system', content: context.idle.nudge }];
                   return {
                     replyId: context.turn,
                     messages: [...system, ...history, ...nudge],
-                    tools: context.stage?.tools ?? context.tools,
+                    tools: context.stage?.tools ?? context.setup.tools,
                     settings: context.settings.reply,
                     outputPaused: self.getSnapshot().matches({ active: { connection: 'suspended' } }),
                     held: speculative,
-                    ...(context.replySay === undefined ? {} : { say: context.replySay }),
+                    ...(context.stageRun.replySay === undefined ? {} : { say: context.stageRun.replySay }),
                     ...(context.stage?.llm === undefined ? {} : { llm: context.stage.llm }),
                   };
                 },

@@ -184,7 +184,7 @@ describe('playbook invariants (fast-check, virtual time)', () => {
         await run({ ...rest, ...(timeoutMs === null ? { timeoutMs: undefined } : { timeoutMs }) });
       } catch (error) {
         for (const r of lastSim?.records ?? []) if (r.kind !== 'frame' && !(r.kind === 'emit' && r.event.type === 'reply.delta')) console.log(r.t, JSON.stringify(r.kind === 'emit' ? r.event : r).slice(0, 160));
-        console.log(JSON.stringify(lastSim?.actor.getSnapshot().value), lastSim?.actor.getSnapshot().context.pendingChecks);
+        console.log(JSON.stringify(lastSim?.actor.getSnapshot().value), lastSim?.actor.getSnapshot().context.stageRun.pendingChecks);
         throw error;
       }
       return;

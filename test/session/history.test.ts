@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { appendAssistant, appendToolCalls, appendToolResult, appendUser, limitHistory, units } from '../../machines/history.js';
 import type { ChatMessage } from '../../src/providers/types.js';
@@ -37,5 +38,38 @@ describe('conversation history', () => {
   it('limitHistory by characters keeps the newest unit even when it alone is too large', () => {
     const h = appendUser(appendUser([], 'old'), 'x'.repeat(100));
     expect(limitHistory(h, { maxMessages: 10, maxChars: 10 })).toEqual([{ role: 'user', content: 'x'.repeat(100) }]);
+  });
+
+  it('limitHistory keeps what the unit-by-unit rule keeps, on random histories (system messages, tool rounds, orphan results)', () => {
+    // The rule as first written: split into units, drop the oldest non-system ones but the newest.
+    const reference = (history: readonly ChatMessage[], maxMessages: number, maxChars: number): ChatMessage[] => {
+      const size = (m: ChatMessage): number => m.content.length + (m.role === 'assistant' ? (m.toolCalls ?? []).reduce((n, c) => n + c.name.length + c.arguments.length, 0) : 0);
+      let messages = history.length;
+      let chars = history.reduce((n, m) => n + size(m), 0);
+      if (messages <= maxMessages && chars <= maxChars) return [...history];
+      const all = units(history);
+      const keep = all.map(() => true);
+      for (let i = 0; i < all.length - 1 && (messages > maxMessages || chars > maxChars); i++) {
+        const unit = all[i] as ChatMessage[];
+        if (unit[0]?.role === 'system') continue;
+        keep[i] = false;
+        messages -= unit.length;
+        for (const m of unit) chars -= size(m);
+      }
+      return all.filter((_, i) => keep[i]).flat();
+    };
+    const message = fc.oneof(
+      fc.string({ maxLength: 12 }).map((content): ChatMessage => ({ role: 'user', content })),
+      fc.string({ maxLength: 12 }).map((content): ChatMessage => ({ role: 'system', content })),
+      fc.string({ maxLength: 12 }).map((content): ChatMessage => ({ role: 'assistant', content })),
+      fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: 1, maxLength: 2 }).map((ids): ChatMessage => ({ role: 'assistant', content: '', toolCalls: ids.map((id) => ({ id, name: 'f', arguments: '{}' })) })),
+      fc.constantFrom('a', 'b', 'c', 'z').map((id): ChatMessage => ({ role: 'tool', toolCallId: id, name: 'f', content: 'ok' })),
+    );
+    fc.assert(
+      fc.property(fc.array(message, { maxLength: 40 }), fc.integer({ min: 1, max: 30 }), fc.integer({ min: 0, max: 200 }), (history, maxMessages, maxChars) => {
+        expect(limitHistory(history, { maxMessages, maxChars })).toEqual(reference(history, maxMessages, maxChars));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
