@@ -16,7 +16,8 @@ import {
 } from 'werift';
 import { AudioFormatError, InvalidStateError, ProtocolError, toVoxError, type VoxError } from '../errors.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
-import { RtpSequencer, isNewerSequence, sequenceGap } from '../protocol/rtp-sequencer.js';
+import { RtpSequencer } from '../protocol/rtp-sequencer.js';
+import { JitterBuffer, type JitterBufferOptions, type JitterOutput } from './jitter-buffer.js';
 import type {
   AudioFormat,
   AudioListener,
@@ -32,6 +33,8 @@ export const OPUS_SAMPLE_RATE = 48_000;
 /** Frame sizes (samples at 48 kHz) Opus can encode: 2.5, 5, 10, 20, 40 and 60 ms. */
 /** Opus frame durations (2.5–60 ms), in ms. */
 const OPUS_FRAME_MS = [2.5, 5, 10, 20, 40, 60];
+/** TOC byte only: config 31 (CELT fullband, 20 ms), mono, one frame. Decoding it conceals 20 ms. */
+const CONCEAL_PACKET = Uint8Array.of(0xf8);
 
 /** PCM rates Opus encodes from and decodes to natively (the RTP clock stays 48 kHz). */
 export type OpusPcmRate = 8_000 | 12_000 | 16_000 | 24_000 | 48_000;
@@ -71,6 +74,8 @@ export interface WebRtcTransportOptions {
   readonly opusBitrate?: number;
   /** A pause longer than this between outbound frames starts a new talkspurt (RTP marker). Default 100 ms. */
   readonly talkspurtGapMs?: number;
+  /** The inbound jitter buffer: its depth bounds (default 20–80 ms, adaptive) and concealment cap. */
+  readonly jitter?: Pick<JitterBufferOptions, 'minDepthMs' | 'maxDepthMs' | 'maxConcealedFrames'>;
   readonly logger?: Logger;
 }
 
@@ -82,9 +87,16 @@ export interface HandleOfferOptions {
 export interface WebRtcStats {
   readonly packetsIn: number;
   readonly packetsOut: number;
+  /** Inbound packets the jitter buffer declared lost (they did not come within its depth). */
   readonly packetsLost: number;
-  /** Inbound packets that arrived after a newer one (reordered or duplicated) and were skipped. */
+  /** Inbound packets that came after their slot was played or concealed (or twice): dropped. */
   readonly packetsLate: number;
+  /** Inbound packets that came out of order but in time: played in order. */
+  readonly packetsReordered: number;
+  /** 20 ms frames of concealment the decoder made for lost packets. */
+  readonly concealedFrames: number;
+  /** The jitter buffer's current depth (20–80 ms, adaptive). */
+  readonly jitterDepthMs: number;
   readonly decodeErrors: number;
   /** Outbound frames dropped because the peer was not connected yet. */
   readonly droppedFrames: number;
@@ -117,9 +129,9 @@ export class WebRtcTransport implements AudioTransport {
   /** Local candidates gathered while answering; emitted afterwards only for trickle answers. */
   #heldCandidates: Array<IceCandidateInit | null> | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
-  #lastSequence: number | undefined;
+  readonly #jitter: JitterBuffer;
   #closePromise: Promise<void> | undefined;
-  #stats = { packetsIn: 0, packetsOut: 0, packetsLost: 0, packetsLate: 0, decodeErrors: 0, droppedFrames: 0 };
+  #stats = { packetsIn: 0, packetsOut: 0, decodeErrors: 0, droppedFrames: 0 };
 
   constructor(options: WebRtcTransportOptions = {}) {
     this.#logger = (options.logger ?? silentLogger()).child({ transport: 'webrtc' });
@@ -130,6 +142,7 @@ export class WebRtcTransport implements AudioTransport {
     this.#candidates = new ListenerSet(this.#logger, 'iceCandidate');
     this.#states = new ListenerSet(this.#logger, 'state');
     this.#sequencer = new RtpSequencer({ clockRate: OPUS_SAMPLE_RATE, talkspurtGapMs: options.talkspurtGapMs ?? 100 });
+    this.#jitter = new JitterBuffer((output) => this.#decodeInbound(output), options.jitter ?? {});
 
     // Opus decodes straight to the rate the consumer wants (16 kHz for VAD/STT saves a resampler)
     // and encodes from the rate the producer has; the RTP clock is 48 kHz whatever they are.
@@ -173,7 +186,15 @@ export class WebRtcTransport implements AudioTransport {
   }
 
   get stats(): WebRtcStats {
-    return { ...this.#stats };
+    const jitter = this.#jitter.stats;
+    return {
+      ...this.#stats,
+      packetsLost: jitter.lost,
+      packetsLate: jitter.late,
+      packetsReordered: jitter.reordered,
+      concealedFrames: jitter.concealed,
+      jitterDepthMs: jitter.depthMs,
+    };
   }
 
   onAudio(listener: AudioListener): Unsubscribe {
@@ -356,20 +377,20 @@ export class WebRtcTransport implements AudioTransport {
 
   #receiveRtp(rtp: RtpPacket): void {
     if (this.closed) return;
-    const sequence = rtp.header.sequenceNumber;
-    if (this.#lastSequence !== undefined) {
-      if (!isNewerSequence(sequence, this.#lastSequence)) {
-        this.#stats.packetsLate++;
-        return;
-      }
-      this.#stats.packetsLost += sequenceGap(this.#lastSequence, sequence);
-    }
-    this.#lastSequence = sequence;
     this.#stats.packetsIn++;
-    if (rtp.payload.length === 0) return;
+    // Reordered, late and lost packets are the jitter buffer's business; it hands out payloads in
+    // sequence order and a `lost` slot for each packet that did not come in time.
+    this.#jitter.push(rtp.header.sequenceNumber, rtp.payload);
+  }
+
+  #decodeInbound(output: JitterOutput): void {
+    if (this.closed) return;
+    if (output.kind === 'packet' && output.payload.length === 0) return;
     let pcm: Int16Array;
     try {
-      pcm = pcm16FromBytes(this.#decoder.decode(rtp.payload));
+      // A TOC-only packet (one byte: 20 ms CELT fullband) makes the decoder conceal exactly one frame
+      // and keeps its state, so the next real packet decodes normally (the decoder refuses an empty one).
+      pcm = pcm16FromBytes(this.#decoder.decode(output.kind === 'lost' ? CONCEAL_PACKET : output.payload));
     } catch (error) {
       this.#stats.decodeErrors++;
       this.#errors.emit(new AudioFormatError('audio_invalid_format', `Opus decode failed: ${messageOf(error)}`, { cause: error }));
@@ -418,6 +439,7 @@ export class WebRtcTransport implements AudioTransport {
     if (this.#closePromise !== undefined) return this.#closePromise;
     this.#clearConnectTimer();
     this.#state = 'closed';
+    this.#jitter.close();
     for (const subscription of this.#subscriptions) subscription.unSubscribe();
     this.#subscriptions.length = 0;
     this.#closedListeners.emit(info);
