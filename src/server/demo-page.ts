@@ -10,9 +10,19 @@
  * is `interrupted.*` the server has paused the reply, and the page pauses its own playout too (the
  * queued audio is kept); a false interruption resumes it, a confirmed one flushes it.
  *
+ * A mini statechart beside the badges lights the active node of each region, and a link opens the
+ * session in `/inspect?session=<id>` (the full live statechart).
+ *
+ * The avatar: `avatar.frames` envelopes are decoded in the page (demo-avatar.ts) and drawn on a
+ * canvas face — jaw, eyelids, head rotation — each keyframe at the AudioContext time its audio is
+ * heard, from the playout worklet's clock reports, not when it arrives (the Motion Server answers
+ * faster than real time). A barge-in, a confirmed interruption or a lost connection resets the face.
+ *
  * The page exposes a read-only `window.__voxstate` ({ state, voice, framesPlayed, ... }) for tests.
  * The resume token lives only in a closure: it is never shown, logged or put on `window`.
  */
+
+import { AVATAR_SCRIPT } from './demo-avatar.js';
 
 /** Response headers for the page: a strict CSP that still lets the inline code and the Blob worklet run. */
 export const DEMO_PAGE_HEADERS: Readonly<Record<string, string>> = {
@@ -69,19 +79,22 @@ class Playout extends AudioWorkletProcessor {
     super();
     this.queue = []; this.head = 0; this.queued = 0; this.primed = false; this.draining = false; this.paused = false;
     this.prebuffer = Math.round(sampleRate * 0.06); this.limit = sampleRate * 20;
-    this.frames = 0; this.reply = null; this.played = 0; this.sinceReport = 0;
+    this.frames = 0; this.reply = null; this.played = 0; this.sinceReport = 0; this.playing = false;
     this.port.onmessage = (e) => {
       const m = e.data;
-      if (m.flush) { this.queue = []; this.head = 0; this.queued = 0; this.primed = false; this.paused = false; this.report(); return; }
+      if (m.flush) { this.queue = []; this.head = 0; this.queued = 0; this.primed = false; this.paused = false; this.playing = false; this.report(currentTime); return; }
       if (m.pause !== undefined) { this.paused = m.pause; return; }
       if (m.drain) { this.draining = true; return; }
       this.queue.push(m); this.queued += m.samples.length; this.draining = false;
       while (this.queued > this.limit && this.queue.length > 1) { this.queued -= this.queue[0].samples.length - this.head; this.queue.shift(); this.head = 0; }
     };
   }
-  report() {
+  // The audio clock for the page: the reply's first playedMs ms are rendered, and the last of them is
+  // heard at context time at (currentTime is this render quantum's first sample). Sent when playing
+  // starts or stops, and every 100 ms of audio in between.
+  report(at) {
     this.sinceReport = 0;
-    this.port.postMessage({ replyId: this.reply, playedMs: (this.played * 1000) / sampleRate, frames: this.frames });
+    this.port.postMessage({ replyId: this.reply, playedMs: (this.played * 1000) / sampleRate, frames: this.frames, at, playing: this.playing });
   }
   process(_inputs, outputs) {
     const out = outputs[0][0];
@@ -96,9 +109,13 @@ class Playout extends AudioWorkletProcessor {
       if (this.head === chunk.samples.length) { this.queue.shift(); this.head = 0; this.frames++; }
     }
     out.fill(0, i);
-    if (this.paused) { /* hold the queue: the reply may resume */ }
-    else if (this.queue.length === 0 && this.primed) { this.primed = false; this.report(); }
-    else if (this.sinceReport >= sampleRate / 10) this.report();
+    // Paused: hold the queue (the reply may resume). Ran dry: wait for the prebuffer again.
+    if (!this.paused && this.primed && this.queue.length === 0) this.primed = false;
+    const playing = this.primed && !this.paused;
+    if (playing !== this.playing || this.sinceReport >= sampleRate / 10 || (i > 0 && !playing)) {
+      this.playing = playing;
+      this.report(currentTime + i / sampleRate);
+    }
     for (let c = 1; c < outputs[0].length; c++) outputs[0][c].set(out);
     return true;
   }
@@ -111,9 +128,13 @@ const SCRIPT = String.raw`
 'use strict';
 const $ = (id) => document.getElementById(id);
 const ui = { state: $('state'), voice: $('voice'), note: $('note'), conn: $('conn'), log: $('log'), partial: $('partial'), metrics: $('metrics'),
-  errors: $('errors'), start: $('start'), stop: $('stop'), reconnect: $('reconnect'), form: $('text-form'), text: $('text') };
+  errors: $('errors'), start: $('start'), stop: $('stop'), reconnect: $('reconnect'), form: $('text-form'), text: $('text'),
+  avatar: $('avatar'), chart: $('chart'), inspect: $('inspect') };
 const view = { state: 'disconnected', voice: 'silent', connected: false, micOn: false, framesReceived: 0, framesPlayed: 0, replies: 0, transcripts: 0,
-  falseInterruptions: 0, errors: 0 };
+  falseInterruptions: 0, errors: 0, sessionId: '', partials: 0, partial: '', playedMs: 0,
+  // The avatar: keyframes decoded, distinct keyframes put on the canvas (and how many of those after
+  // their reply's last frames had arrived), the keyframe on the canvas now (-1: the rest pose).
+  avatarKeyframes: 0, avatarShown: 0, avatarShownAfterLast: 0, avatarKeyframe: -1, avatarConversation: '', avatarDraws: 0, avatarResets: 0 };
 Object.defineProperty(window, '__voxstate', { value: new Proxy(view, { set: () => false, defineProperty: () => false, deleteProperty: () => false }) });
 
 let ws = null, session = null, attempt = 0, retryTimer = 0, gaveUp = false;
@@ -153,6 +174,14 @@ function setState(state, voice) {
     view.voice = voice;
     ui.voice.textContent = voice;
     ui.voice.dataset.voice = voice;
+  }
+  // The mini statechart: the active node of each region.
+  const [top, sub] = state.split('.');
+  for (const node of ui.chart.querySelectorAll('[data-node]')) {
+    const on = node.parentElement.dataset.region === 'voice' ? node.dataset.node === view.voice : node.dataset.node === top;
+    node.classList.toggle('on', on);
+    if (on) node.setAttribute('aria-current', 'true'); else node.removeAttribute('aria-current');
+    if (node.dataset.node === 'interrupted') node.textContent = on && sub ? 'interrupted · ' + sub : 'interrupted';
   }
   // interrupted.*: the server paused the reply at the user's voice; pause what is queued here too.
   const pause = state.startsWith('interrupted');
@@ -204,6 +233,9 @@ function onMessage(m) {
   switch (m.type) {
     case 'session.ready':
       session = { id: m.sessionId, token: m.resumeToken };
+      view.sessionId = m.sessionId;
+      ui.inspect.href = '/inspect?session=' + encodeURIComponent(m.sessionId);
+      ui.inspect.parentElement.hidden = false;
       rate = m.audio.sampleRate;
       attempt = 0;
       setConn('connected', true);
@@ -227,9 +259,13 @@ function onMessage(m) {
       dropAudio = true;
       break;
     case 'transcript.partial':
+      // What the recognizer has heard so far; the final transcript replaces it in the conversation.
+      view.partials++;
+      view.partial = m.text;
       ui.partial.textContent = m.text;
       break;
     case 'transcript.final':
+      view.partial = '';
       ui.partial.textContent = '';
       if (m.text) { view.transcripts++; addLine('You', m.text, 'user'); }
       break;
@@ -252,12 +288,19 @@ function onMessage(m) {
     case 'reply.audio_start':
       ui.note.textContent = '';
       replyId = m.replyId;
+      avatar.audioStart(m.replyId);
       replyRate = m.sampleRate || rate;
       dropAudio = false;
       upsample = null;
       break;
     case 'reply.audio_end':
       if (playout) playout.port.postMessage({ drain: true });
+      break;
+    case 'avatar.audio':
+      avatar.audio(m.conversationId);
+      break;
+    case 'avatar.frames':
+      onFrames(m);
       break;
     case 'avatar.interrupt':
       flush();
@@ -305,7 +348,82 @@ function onAudio(buffer) {
 function flush() {
   outputPaused = false;
   if (playout) playout.port.postMessage({ flush: true });
+  resetAvatar();
 }
+
+// ---- the avatar: FLAME keyframes drawn when their audio is heard (demo-avatar.ts)
+const avatar = createAvatarTimeline();
+const face = { g: ui.avatar.getContext('2d'), w: ui.avatar.clientWidth || 200, h: ui.avatar.clientHeight || 200, key: '', raf: 0, shown: '' };
+const endedConversations = new Set();
+{
+  const dpr = Math.min(2, devicePixelRatio || 1);
+  ui.avatar.width = Math.round(face.w * dpr);
+  ui.avatar.height = Math.round(face.h * dpr);
+  face.g.scale(dpr, dpr);
+}
+function base64Bytes(text) {
+  const raw = atob(text);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+function onFrames(m) {
+  const keyframes = [];
+  for (const frame of m.frames) {
+    let animation = null;
+    try { animation = decodeAnimation(base64Bytes(frame)); } catch (error) { showError('avatar: unreadable frame (' + error.message + ')'); }
+    if (animation) for (const k of animation.keyframes) keyframes.push(k);
+  }
+  avatar.frames(m.conversationId, keyframes, m.isLast);
+  ui.avatar.dataset.live = '';
+  view.avatarKeyframes = avatar.stats.keyframes;
+  if (m.isLast) endedConversations.add(m.conversationId);
+  wakeAvatar();
+}
+// The AudioContext time the listener hears now: the output timestamp carried forward to this
+// instant (it accounts for the output latency), or currentTime less the reported latency.
+function audibleTime() {
+  const ts = ctx.getOutputTimestamp ? ctx.getOutputTimestamp() : undefined;
+  if (ts && ts.contextTime > 0 && ts.performanceTime > 0) return ts.contextTime + Math.max(0, performance.now() - ts.performanceTime) / 1000;
+  return ctx.currentTime - (ctx.outputLatency || ctx.baseLatency || 0);
+}
+function paint(pose) {
+  let key = '';
+  for (const k in pose) key += pose[k].toFixed(4) + ',';
+  if (key === face.key) return;
+  face.key = key;
+  drawFace(face.g, face.w, face.h, pose);
+  view.avatarDraws++;
+}
+function tickAvatar() {
+  face.raf = 0;
+  if (!ctx) return;
+  const r = avatar.poseAt(audibleTime(), outputPaused);
+  paint(r.pose);
+  view.avatarKeyframe = r.keyframe;
+  view.avatarConversation = r.conversation;
+  const shown = r.conversation + '#' + r.keyframe;
+  if (r.keyframe >= 0 && shown !== face.shown) {
+    view.avatarShown++;
+    if (endedConversations.has(r.conversation)) view.avatarShownAfterLast++;
+  }
+  face.shown = shown;
+  if (r.active) face.raf = requestAnimationFrame(tickAvatar);
+}
+function wakeAvatar() {
+  if (!face.raf) face.raf = requestAnimationFrame(tickAvatar);
+}
+/** Barge-in (or a lost connection): the reply's motion is over; back to the rest pose at once. */
+function resetAvatar() {
+  avatar.interrupt();
+  endedConversations.clear();
+  view.avatarResets++;
+  view.avatarKeyframe = -1;
+  view.avatarConversation = '';
+  face.shown = '';
+  paint(REST);
+}
+paint(REST);
 
 let audioReady = null;
 function ensureAudio() {
@@ -326,7 +444,12 @@ async function setUpAudio() {
   const node = new AudioWorkletNode(context, 'vox-playout', { numberOfInputs: 0, outputChannelCount: [1] });
   node.port.onmessage = (e) => {
     view.framesPlayed = e.data.frames;
-    if (e.data.replyId) send({ type: 'playback.progress', replyId: e.data.replyId, playedMs: e.data.playedMs });
+    avatar.clock(e.data);
+    wakeAvatar();
+    if (e.data.replyId) {
+      view.playedMs = e.data.playedMs;
+      send({ type: 'playback.progress', replyId: e.data.replyId, playedMs: e.data.playedMs });
+    }
   };
   node.connect(context.destination);
   ctx = context;
@@ -392,6 +515,17 @@ button:focus-visible, input:focus-visible { outline: 3px solid #f59e0b; outline-
 #log li { padding: .35rem .6rem; border-bottom: 1px solid #8883; }
 #log li.agent b { color: #16a34a; } #log li.user b { color: #2563eb; }
 #partial { color: #888; font-style: italic; min-height: 1.5em; }
+#partial:not(:empty)::before { content: "hearing: "; font-style: normal; }
+.stage { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; }
+.stage > div { flex: 1; min-width: 16rem; } .stage p { margin: .25rem 0; }
+#avatar { width: 200px; height: 200px; border-radius: .6rem; background: #8881; }
+#avatar:not([data-live]) { opacity: .45; } /* no avatar frames yet (the server may have no avatar) */
+#chart div { display: flex; flex-wrap: wrap; gap: .25rem; align-items: center; margin: .2rem 0; font: .75rem ui-monospace, monospace; }
+#chart i { width: 2.6rem; color: #888; }
+#chart span { padding: 0 .35rem; border: 1px solid #8886; border-radius: 1rem; color: #888; }
+#chart span.on { color: inherit; border-color: #16a34a; background: #16a34a33; font-weight: 600; }
+#chart [data-region="voice"] span.on { border-color: #2563eb; background: #2563eb33; }
+.small { font-size: .85rem; color: #888; }
 #errors li { color: #dc2626; }
 form { display: flex; gap: .5rem; } form input { flex: 1; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
@@ -418,8 +552,20 @@ export function demoPageHtml(options: { readonly wsPath?: string } = {}): string
 <main>
 <h1>voxstate</h1>
 <p>Talk to the agent with your microphone, or type. Connection: <span id="conn" role="status">connecting…</span></p>
+<section class="stage">
+<canvas id="avatar" role="img" aria-label="The agent's face, animated by the avatar frames as its voice plays"></canvas>
+<div>
 <p>Session state: <span id="state" role="status" aria-live="polite">disconnected</span>
   · Your voice: <span id="voice" data-voice="silent">silent</span></p>
+<div id="chart" aria-hidden="true">
+  <div data-region="turn"><i>turn</i> <span data-node="listening">listening</span><span data-node="transcribing">transcribing</span><span data-node="thinking">thinking</span><span data-node="speaking">speaking</span><span data-node="interrupted">interrupted</span></div>
+  <div data-region="voice"><i>voice</i> <span data-node="silent">silent</span><span data-node="speaking">speaking</span><span data-node="paused">paused</span></div>
+</div>
+<p class="small" id="inspect-note" hidden><a id="inspect" href="/inspect" target="_blank" rel="noopener">Inspect this session</a>
+  — <code>/inspect?session=&lt;id&gt;</code> draws this session's full statechart live, with its event log and
+  turn timings (on by default when the server listens on loopback).</p>
+</div>
+</section>
 <p id="note" aria-live="polite"></p>
 <div class="bar">
   <button id="start" type="button">Start microphone</button>
@@ -428,7 +574,7 @@ export function demoPageHtml(options: { readonly wsPath?: string } = {}): string
 </div>
 <h2 class="visually-hidden">Conversation</h2>
 <ol id="log" aria-live="polite" aria-label="Conversation"></ol>
-<p id="partial" aria-live="off"></p>
+<p id="partial" aria-live="off" aria-label="Live transcript"></p>
 <form id="text-form">
   <label class="visually-hidden" for="text">Message</label>
   <input id="text" type="text" autocomplete="off" placeholder="Type a message" maxlength="16000">
@@ -441,6 +587,7 @@ export function demoPageHtml(options: { readonly wsPath?: string } = {}): string
 <script>
 const WS_PATH = ${scriptJson(wsPath)};
 const WORKLETS = ${scriptJson(WORKLETS)};
+${AVATAR_SCRIPT}
 ${SCRIPT}
 </script>
 </body>
