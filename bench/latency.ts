@@ -18,9 +18,14 @@
  *        minInterruptionMs of voiced speech (sent) → `reply.done`;
  *     c. backchannel: speech end (sent) → the first resumed agent frame received;
  *     d. counts: backchannels kept (reply whole, not interrupted, no turn), interruptions cut;
- *  3. playout: an 8.8 s reply — how long it takes to arrive, alone and with 100 sessions replying.
+ *  3. playout: an 8.8 s reply — how long it takes to leave the server (its egress, timed in the server
+ *     process at ws.send) and to arrive, alone and as a burst: 100 replies started in the same
+ *     instant (user.text to every session at once). Also, per session, the most any frame left after
+ *     its slot (first frame + k × 20 ms): how deep a client's jitter buffer must be not to run dry.
  *
- *   npm run bench:latency
+ *   npm run bench:latency                      all three
+ *   npx tsx bench/latency.ts playout           only the playout figures (or e2e, barge-in; any of them)
+ *   BENCH_CPU_PROF=/tmp/prof npx tsx bench/latency.ts playout    + a CPU profile of each server process
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -54,7 +59,8 @@ import { summarize, table } from './stats.js';
 
 async function startServer(script: string, env: Record<string, string> = {}): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
   const child = fork(fileURLToPath(new URL(script, import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the server process there (node --cpu-prof).
+    execArgv: ['--import', 'tsx', ...(process.env['BENCH_CPU_PROF'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`])],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -243,11 +249,22 @@ async function bargeIn(vad: SharedVad): Promise<BargeIn> {
 
 // ------------------------------------------------------------------------------------- 3. playout
 
-const serverLoop: Record<number, { p99: number; max: number }> = {};
-/** Per session, at the server's egress: time the frames took to leave minus the audio they carry. */
-const serverEgress: Record<number, number[]> = {};
+/** How many replies start in the same instant in the burst run. */
+const BURST = 100;
 
-async function playout(sessionsCount: number): Promise<number[]> {
+interface PlayoutRun {
+  /** Per session, at the server's egress: time its frames took to leave minus the audio they carry. */
+  egress: number[];
+  /** Per session, at the server's egress: the most any frame k left after first + k × 20 ms. */
+  frameLate: number[];
+  /** Per session, at the client: the same as `egress`, as received. */
+  arrival: number[];
+  /** The last session's first frame − the first session's first frame, at the server. */
+  startSpread: number[];
+  loop: { p99: number; max: number; cpuPercent: number };
+}
+
+async function playout(sessionsCount: number): Promise<PlayoutRun> {
   // 44 words × 200 ms = 8.8 s, the seed project's measured reply.
   const reply = `${Array.from({ length: 44 }, (_, i) => `w${i}`).join(' ')}.`;
   const server = await startServer('./sessions-server.ts', { BENCH_REPLY: reply, BENCH_MS_PER_WORD: '200' });
@@ -269,34 +286,32 @@ async function playout(sessionsCount: number): Promise<number[]> {
   await fetch(`http://127.0.0.1:${server.port}/bench/reset`, { method: 'POST' });
   for (const s of sessions) s.ws.send(JSON.stringify({ type: 'user.text', text: 'talk' }));
   await delay(11_000);
-  const stats = (await (await fetch(`http://127.0.0.1:${server.port}/bench/stats`)).json()) as { loopDelayMs: { p99: number; max: number } };
-  serverLoop[sessionsCount] = stats.loopDelayMs;
-  serverEgress[sessionsCount] = (await (await fetch(`http://127.0.0.1:${server.port}/bench/egress`)).json()) as number[];
-  const errors = sessions.map((s) => {
+  const stats = (await (await fetch(`http://127.0.0.1:${server.port}/bench/stats`)).json()) as { cpuPercent: number; loopDelayMs: { p99: number; max: number } };
+  const egress = (await (await fetch(`http://127.0.0.1:${server.port}/bench/egress`)).json()) as { first: number; durationError: number; maxLate: number }[];
+  const arrival = sessions.map((s) => {
     const first = s.frames[0] ?? 0;
     const last = s.frames.at(-1) ?? 0;
     return last + 20 - first - 8800; // the last frame carries 20 ms of audio
   });
   for (const s of sessions) s.ws.close();
   await server.stop();
-  return errors;
+  const firsts = egress.map((e) => e.first);
+  return {
+    egress: egress.map((e) => e.durationError),
+    frameLate: egress.map((e) => e.maxLate),
+    arrival,
+    startSpread: [Math.max(...firsts) - Math.min(...firsts)],
+    loop: { ...stats.loopDelayMs, cpuPercent: stats.cpuPercent },
+  };
 }
 
 // ------------------------------------------------------------------------------------- run and print
 
-const vad = offlineVad();
-const ends = await endToEnd();
-const barge = await bargeIn(vad);
-const one = summarize(await playout(1));
-const hundred = summarize(await playout(100));
-await vad.close();
-await closeSpeech();
-
-const e2e = summarize(ends.total);
-const vadPart = summarize(ends.vad);
-const runtimePart = summarize(ends.runtime);
-const oneOut = summarize(serverEgress[1] ?? []);
-const hundredOut = summarize(serverEgress[100] ?? []);
+const SECTIONS = ['e2e', 'barge-in', 'playout'] as const;
+const asked = process.argv.slice(2);
+const unknown = asked.filter((a) => !(SECTIONS as readonly string[]).includes(a));
+if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; choose from ${SECTIONS.join(', ')}`);
+const runs = (section: (typeof SECTIONS)[number]): boolean => asked.length === 0 || asked.includes(section);
 const minSilence = DEFAULT_VAD_CONFIG.minSilenceMs;
 const pauseMs = DEFAULT_VAD_CONFIG.pauseMs;
 const falseMs = DEFAULT_SESSION_SETTINGS.falseInterruptionTimeoutMs;
@@ -306,60 +321,89 @@ const row = (label: string, values: readonly number[], target: string, note = ''
 };
 
 console.log('bench/latency — VoiceServer in its own process, real Silero VAD, fake providers, loopback WebSocket audio in real time');
-console.log('all figures: client wall time; "sent" = the frame carrying the sample was handed to ws.send(); speech = 5 ms RMS ≥ −34 dBFS\n');
-console.log(
-  table(
-    ['measure', 'n', 'p50 ms', 'p99 ms', 'max ms', 'target', 'seed (LLMRTC) here'],
-    [
-      [`speech end (sent, ${ends.speechEndMs.toFixed(0)} ms into padded-hello) → first agent frame received`, e2e.n, e2e.p50, e2e.p99, e2e.max, `≤ minSilenceMs + 40 = ${minSilence + 40}`, '1940 (p50)'],
-      ['  VAD: speech end (sent) → vad.speech_end received', vadPart.n, vadPart.p50, vadPart.p99, vadPart.max, `minSilenceMs = ${minSilence} (+ ≤ 32 window)`, '≈ 1600'],
-      ['  runtime: vad.speech_end received → first agent frame received', runtimePart.n, runtimePart.p50, runtimePart.p99, runtimePart.max, '≤ 40', '≈ 340'],
-      ['8.8 s reply, 1 session: leaving the server − 8.8 s', oneOut.n, oneOut.p50, oneOut.p99, oneOut.max, '± 20', '+400'],
-      ['  … arriving at the client − 8.8 s', one.n, one.p50, one.p99, one.max, '', ''],
-      ['8.8 s reply, 100 sessions at once: leaving the server', hundredOut.n, hundredOut.p50, hundredOut.p99, hundredOut.max, '± 20', '+41100 (25 sessions)'],
-      ['  … arriving at the client (its own process, same 2 cores)', hundred.n, hundred.p50, hundred.p99, hundred.max, '', ''],
-    ],
-  ),
-);
-console.log(`\nserver event-loop lag during the 100-session playout: p99 ${serverLoop[100]?.p99.toFixed(1)} ms, max ${serverLoop[100]?.max.toFixed(1)} ms`);
+console.log('all figures: client wall time unless marked "server"; "sent" = the frame carrying the sample was handed to ws.send(); speech = 5 ms RMS ≥ −34 dBFS');
 
-console.log(`\nbarge-in — Flite (slt) speech into a 7 s reply, 10 sessions at a time; minInterruptionMs ${MARK_MS}, pauseMs ${pauseMs}, falseInterruptionTimeoutMs ${falseMs}\n`);
-const resumeAll = [...barge.resume.values()].flat();
-console.log(
-  table(
-    ['measure', 'n', 'p50 ms', 'p99 ms', 'max ms', 'target', 'note'],
-    [
-      row('(a) pause: speech onset (sent) → last agent frame before the pause', barge.pause, '≤ 100', 'all 40 trials'),
-      ...[...barge.pauseByClip].map(([text, values]) => row(`      ${JSON.stringify(text)}`, values, '', '')),
-      row('    VAD: speech onset (sent) → onset window (p ≥ 0.5) complete (sent)', barge.pauseVad, '', 'audio Silero needs'),
-      row('    runtime: onset window complete (sent) → last frame + 20 ms', barge.pauseRuntime, '≤ 40', 'upper bound'),
-      row('(b) cut: speech onset (sent) → reply.done interrupted:true', barge.cutDone, `minInterruptionMs + 100 = ${MARK_MS + 100}`, 'both clips'),
-      ...[...barge.cutByClip].map(([text, clip]) => row(`      ${JSON.stringify(text)}`, clip.done, '', '')),
-      row('    speech onset (sent) → last agent frame of the cut reply', barge.cutLastFrame, '≤ 100', 'paused at the onset'),
-      row(`    VAD: speech onset (sent) → ${MARK_MS} ms of voiced windows complete (sent)`, barge.cutVoicedNeed, `≥ ${MARK_MS}`, 'voiced ≠ wall time'),
-      row(`    runtime: ${MARK_MS} ms voiced complete (sent) → reply.done received`, barge.cutRuntime, '≤ 100', ''),
-      row('(c) backchannel: speech end (sent) → first resumed agent frame', resumeAll, `pauseMs + timeout = ${pauseMs + falseMs} + VAD`, 'all five clips'),
-      ...[...barge.resume].map(([text, values]) => row(`      ${JSON.stringify(text)}`, values, '', '')),
-      row('    last voiced window complete (sent) → first resumed frame', barge.resumeRuntime, `${pauseMs + falseMs} + ≤ 40`, 'timers + runtime'),
-    ],
-  ),
-);
-const voicedOf = (text: string): string => {
-  const values = barge.voiced.get(text) ?? [];
-  return `${Math.min(...values)}–${Math.max(...values)}`;
-};
-console.log('\n(d) counts');
-console.log(
-  table(
-    ['clip', 'voiced ms (server VAD)', 'outcome'],
-    [
-      ...[...barge.kept].map(([text, k]) => [JSON.stringify(text), voicedOf(text), `kept ${k.kept}/${k.n}`]),
-      ...[...barge.cutByClip].map(([text, clip]) => [JSON.stringify(text), voicedOf(text), `cut ${clip.cut}/${clip.n}`]),
-    ],
-  ),
-);
-if (barge.cutVoiced.length > 0) console.log(`\nvoiced ms when the interruption was confirmed (interruption.confirmed.voicedMs): ${[...new Set(barge.cutVoiced)].join(', ')}`);
-const totals = [...barge.kept.values()].reduce((a, k) => ({ kept: a.kept + k.kept, n: a.n + k.n }), { kept: 0, n: 0 });
-console.log(`backchannels kept ${totals.kept}/${totals.n}; real interruptions cut ${barge.cut.cut}/${barge.cut.n}`);
-if (barge.failures.length > 0) console.log(`\nfailures:\n  ${barge.failures.join('\n  ')}`);
+if (runs('e2e')) {
+  const ends = await endToEnd();
+  const e2e = summarize(ends.total);
+  const vadPart = summarize(ends.vad);
+  const runtimePart = summarize(ends.runtime);
+  console.log('\n1. end to end — 8 sessions × 3 turns\n');
+  console.log(
+    table(
+      ['measure', 'n', 'p50 ms', 'p99 ms', 'max ms', 'target', 'seed (LLMRTC) here'],
+      [
+        [`speech end (sent, ${ends.speechEndMs.toFixed(0)} ms into padded-hello) → first agent frame received`, e2e.n, e2e.p50, e2e.p99, e2e.max, `≤ minSilenceMs + 40 = ${minSilence + 40}`, '1940 (p50)'],
+        ['  VAD: speech end (sent) → vad.speech_end received', vadPart.n, vadPart.p50, vadPart.p99, vadPart.max, `minSilenceMs = ${minSilence} (+ ≤ 32 window)`, '≈ 1600'],
+        ['  runtime: vad.speech_end received → first agent frame received', runtimePart.n, runtimePart.p50, runtimePart.p99, runtimePart.max, '≤ 40', '≈ 340'],
+      ],
+    ),
+  );
+}
+
+if (runs('barge-in')) {
+  const vad = offlineVad();
+  const barge = await bargeIn(vad);
+  await vad.close();
+  await closeSpeech();
+  console.log(`\n2. barge-in — Flite (slt) speech into a 7 s reply, 10 sessions at a time; minInterruptionMs ${MARK_MS}, pauseMs ${pauseMs}, falseInterruptionTimeoutMs ${falseMs}\n`);
+  const resumeAll = [...barge.resume.values()].flat();
+  console.log(
+    table(
+      ['measure', 'n', 'p50 ms', 'p99 ms', 'max ms', 'target', 'note'],
+      [
+        row('(a) pause: speech onset (sent) → last agent frame before the pause', barge.pause, '≤ 100', 'all 40 trials'),
+        ...[...barge.pauseByClip].map(([text, values]) => row(`      ${JSON.stringify(text)}`, values, '', '')),
+        row('    VAD: speech onset (sent) → onset window (p ≥ 0.5) complete (sent)', barge.pauseVad, '', 'audio Silero needs'),
+        row('    runtime: onset window complete (sent) → last frame + 20 ms', barge.pauseRuntime, '≤ 40', 'upper bound'),
+        row('(b) cut: speech onset (sent) → reply.done interrupted:true', barge.cutDone, `minInterruptionMs + 100 = ${MARK_MS + 100}`, 'both clips'),
+        ...[...barge.cutByClip].map(([text, clip]) => row(`      ${JSON.stringify(text)}`, clip.done, '', '')),
+        row('    speech onset (sent) → last agent frame of the cut reply', barge.cutLastFrame, '≤ 100', 'paused at the onset'),
+        row(`    VAD: speech onset (sent) → ${MARK_MS} ms of voiced windows complete (sent)`, barge.cutVoicedNeed, `≥ ${MARK_MS}`, 'voiced ≠ wall time'),
+        row(`    runtime: ${MARK_MS} ms voiced complete (sent) → reply.done received`, barge.cutRuntime, '≤ 100', ''),
+        row('(c) backchannel: speech end (sent) → first resumed agent frame', resumeAll, `pauseMs + timeout = ${pauseMs + falseMs} + VAD`, 'all five clips'),
+        ...[...barge.resume].map(([text, values]) => row(`      ${JSON.stringify(text)}`, values, '', '')),
+        row('    last voiced window complete (sent) → first resumed frame', barge.resumeRuntime, `${pauseMs + falseMs} + ≤ 40`, 'timers + runtime'),
+      ],
+    ),
+  );
+  const voicedOf = (text: string): string => {
+    const values = barge.voiced.get(text) ?? [];
+    return `${Math.min(...values)}–${Math.max(...values)}`;
+  };
+  console.log('\n(d) counts');
+  console.log(
+    table(
+      ['clip', 'voiced ms (server VAD)', 'outcome'],
+      [
+        ...[...barge.kept].map(([text, k]) => [JSON.stringify(text), voicedOf(text), `kept ${k.kept}/${k.n}`]),
+        ...[...barge.cutByClip].map(([text, clip]) => [JSON.stringify(text), voicedOf(text), `cut ${clip.cut}/${clip.n}`]),
+      ],
+    ),
+  );
+  if (barge.cutVoiced.length > 0) console.log(`\nvoiced ms when the interruption was confirmed (interruption.confirmed.voicedMs): ${[...new Set(barge.cutVoiced)].join(', ')}`);
+  const totals = [...barge.kept.values()].reduce((a, k) => ({ kept: a.kept + k.kept, n: a.n + k.n }), { kept: 0, n: 0 });
+  console.log(`backchannels kept ${totals.kept}/${totals.n}; real interruptions cut ${barge.cut.cut}/${barge.cut.n}`);
+  if (barge.failures.length > 0) console.log(`\nfailures:\n  ${barge.failures.join('\n  ')}`);
+}
+
+if (runs('playout')) {
+  const one = await playout(1);
+  const burst = await playout(BURST);
+  console.log(`\n3. playout — an 8.8 s reply (44 words × 200 ms, fake TTS at 20× real time), alone and with ${BURST} replies started in the same instant (user.text to every session at once)\n`);
+  console.log(
+    table(
+      ['measure', 'n', 'p50 ms', 'p99 ms', 'max ms', 'target', 'seed (LLMRTC) here'],
+      [
+        row('1 session: time its frames take to leave the server − 8.8 s (server)', one.egress, '± 20', '+400'),
+        row('  … to arrive at the client − 8.8 s', one.arrival, '', ''),
+        row(`${BURST} at once: time to leave the server − 8.8 s (server)`, burst.egress, '± 20', '+41100 (25 sessions)'),
+        row('  … most any frame left after its due time (first frame + k × 20 ms) (server)', burst.frameLate, '', 'per session'),
+        row('  … to arrive at the client − 8.8 s (client process, same 2 cores)', burst.arrival, '', ''),
+        row('  first frames: spread of the start (server)', burst.startSpread, '', 'once'),
+      ],
+    ),
+  );
+  console.log(`\nserver event-loop delay during the ${BURST}-session playout: p99 ${burst.loop.p99.toFixed(1)} ms, max ${burst.loop.max.toFixed(1)} ms; server CPU ${burst.loop.cpuPercent.toFixed(0)} %`);
+}
 process.exit(0);

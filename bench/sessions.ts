@@ -1,108 +1,129 @@
 /**
  * N concurrent voice sessions over WebSocket audio, each streaming real fixture speech in real time
- * (hello.16k.wav then silence, over and over) against a server with real Silero VAD and instant
- * fake providers. Prints, per N: the server's event-loop lag (the delay any inbound frame waits
- * before it is processed) p50/p99, server CPU %, RSS per session, and turns completed vs expected.
+ * (hello.16k.wav, then 1.6 s of silence, over and over; bench/speakers.ts) against a server in its own
+ * process with real Silero VAD and instant fake providers (bench/sessions-server.ts). Per N it prints:
  *
- *   npx tsx bench/sessions.ts [N ...]      default: 50 100 200
+ *  - the server's event-loop delay p50 / p99 / max (monitorEventLoopDelay: how long a due callback — an
+ *    inbound frame, a playout tick — waited for the loop);
+ *  - inbound lag, client → VAD, p50 / p99 / max: from the client handing frame k to ws.send() to the
+ *    frame reaching the session's VAD stream (the window it completed was pushed), and to that window
+ *    having been scored (the cross-session batch ran). Send times travel on a side channel, joined
+ *    per connection and frame number (see bench/sessions-server.ts); the two clocks are aligned by the
+ *    smallest-RTT round trip, its RTT / 2 printed as the uncertainty;
+ *  - how busy the server's main thread was (event-loop utilization: the share of time it ran callbacks),
+ *    server CPU (all threads — the VAD worker too; 100 % = one core, user / system), RSS per session
+ *    ((RSS with N sessions − RSS before any) / N) and in all;
+ *  - turns, counted per session against the utterances it sent: completed/expected (a reply ended
+ *    whole), split (an utterance got more than one reply), missed (none);
+ *  - how late the client itself sent frames (the load generator shares the 2 cores).
+ *
+ *   npx tsx bench/sessions.ts [N ...] [--seconds S]      default: 100 200 400, 20 s each
+ *   BENCH_CPU_PROF=/tmp/prof npx tsx bench/sessions.ts 400   (a CPU profile of the server process)
  */
-import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
-import { float32ToInt16 } from '../src/audio/frame.js';
-import { readWav } from '../src/audio/wav.js';
+import { clockOffset, countTurns, drive, getJson, helloCycle, openSpeakers, startSessionsServer, type TurnCounts } from './speakers.js';
 import { table } from './stats.js';
 
-const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
-const SESSIONS = counts.length > 0 ? counts : [50, 100, 200];
-const RUN_MS = 20_000;
+const args = process.argv.slice(2);
+const secondsAt = args.indexOf('--seconds');
+const RUN_MS = secondsAt >= 0 ? Number(args[secondsAt + 1]) * 1000 : 20_000;
+const counts = args.filter((_, i) => i !== secondsAt && i !== secondsAt + 1).map(Number).filter((n) => n > 0);
+const SESSIONS = counts.length > 0 ? counts : [100, 200, 400];
+/** After the last frame: time for the last replies to finish. */
+const GRACE_MS = 2_000;
 
-const wav = readWav(new Uint8Array(readFileSync(fileURLToPath(new URL('../test/fixtures/hello.16k.wav', import.meta.url)))));
-const speech = float32ToInt16(wav.samples);
-// One cycle: the utterance, then 1.6 s of silence (VAD hangover + the agent's reply).
-const cycle = new Int16Array(speech.length + 16_000 * 1.6);
-cycle.set(speech);
-const FRAME = 320; // 20 ms at 16 kHz
-const cycleMs = (cycle.length / 16_000) * 1000;
+const cycle = helloCycle();
 
-async function startServer(): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
-  const child = fork(fileURLToPath(new URL('./sessions-server.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const info = await new Promise<{ url: string; port: number }>((resolve) => child.once('message', (m) => resolve(m as { url: string; port: number })));
-  return {
-    ...info,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.send('stop');
-      }),
-  };
+interface Stats {
+  sessions: number;
+  turns: number;
+  cpuPercent: number;
+  rssBytes: number;
+  loopDelayMs: { p50: number; p99: number; max: number };
+  mainThreadBusyPercent: number;
+  cpuUserPercent: number;
+  cpuSystemPercent: number;
+}
+interface Lag {
+  p50: number;
+  p99: number;
+  max: number;
+  n: number;
 }
 
-async function run(n: number): Promise<(string | number)[]> {
-  const server = await startServer();
-  const base = `http://127.0.0.1:${server.port}`;
-  const before = (await (await fetch(`${base}/bench/stats`)).json()) as { rssBytes: number };
-  const sockets: WebSocket[] = [];
-  let replies = 0;
-  for (let i = 0; i < n; i++) {
-    const ws = new WebSocket(server.url, { perMessageDeflate: false });
-    await new Promise((resolve) => ws.once('open', resolve));
-    ws.send(JSON.stringify({ type: 'session.hello', protocol: 1, audio: { transport: 'websocket', format: 'pcm16', sampleRate: 16000 } }));
-    ws.on('message', (data, binary) => {
-      if (!binary && String(data).startsWith('{"type":"reply.done"')) replies++;
-    });
-    sockets.push(ws);
-  }
-  await fetch(`${base}/bench/reset`, { method: 'POST' });
-  // Stagger the sessions over one cycle so speech does not start in lockstep.
-  const start = performance.now();
-  let frame = 0;
-  const totalFrames = Math.floor(RUN_MS / 20);
-  await new Promise<void>((resolve) => {
-    const tick = (): void => {
-      const due = Math.floor((performance.now() - start) / 20);
-      while (frame <= due && frame < totalFrames) {
-        for (let i = 0; i < sockets.length; i++) {
-          const offset = ((frame + Math.floor((i * cycle.length) / FRAME / sockets.length)) * FRAME) % (cycle.length - FRAME);
-          sockets[i]?.send(cycle.subarray(offset, offset + FRAME));
-        }
-        frame++;
-      }
-      if (frame >= totalFrames) resolve();
-      else setTimeout(tick, Math.max(0, start + frame * 20 - performance.now()));
-    };
-    tick();
+interface Run {
+  n: number;
+  stats: Stats;
+  rssBefore: number;
+  toInput: Lag;
+  toScored: Lag;
+  clock: { offsetMs: number; uncertaintyMs: number };
+  turns: TurnCounts;
+  sendLate: { p99: number; max: number };
+}
+
+async function run(n: number): Promise<Run> {
+  const server = await startSessionsServer({ env: { BENCH_INBOUND: '1' } });
+  const before = await getJson<{ rss: number }>(`${server.base}/bench/memory`);
+  const frames = Math.floor(RUN_MS / 20);
+  const speakers = await openSpeakers(server.url, n, cycle, frames);
+  const clock = await clockOffset(server.base);
+  await fetch(`${server.base}/bench/reset`, { method: 'POST' });
+  const driven = await drive(speakers, RUN_MS);
+  await new Promise((resolve) => setTimeout(resolve, GRACE_MS));
+  const stats = await getJson<Stats>(`${server.base}/bench/stats`);
+  const inbound = await getJson<{ toInput: Lag; toScored: Lag; unmatched: number }>(`${server.base}/bench/inbound`, {
+    method: 'POST',
+    body: JSON.stringify({
+      offsetMs: clock.offsetMs,
+      fromMs: driven.startWallMs,
+      sessions: speakers.map((s) => ({ port: s.port, sentAt: Array.from(s.sentAt ?? [], (t) => Math.round(t * 100) / 100) })),
+    }),
   });
-  await new Promise((resolve) => setTimeout(resolve, 2000));
-  const stats = (await (await fetch(`${base}/bench/stats`)).json()) as {
-    sessions: number;
-    turns: number;
-    cpuPercent: number;
-    rssBytes: number;
-    loopDelayMs: { p50: number; p99: number; max: number };
-  };
-  for (const ws of sockets) ws.close();
+  const turns = countTurns(speakers);
+  await Promise.all(speakers.map((s) => s.close()));
   await server.stop();
-  const expected = Math.floor(RUN_MS / cycleMs) * n;
-  return [
-    n,
-    stats.loopDelayMs.p50,
-    stats.loopDelayMs.p99,
-    stats.loopDelayMs.max,
-    stats.cpuPercent,
-    (stats.rssBytes - before.rssBytes) / n / 1e6,
-    stats.rssBytes / 1e6,
-    `${stats.turns}/${expected}`,
-    replies,
-  ];
+  return { n, stats, rssBefore: before.rss, toInput: inbound.toInput, toScored: inbound.toScored, clock, turns, sendLate: driven.sendLate };
 }
 
-console.log(`bench/sessions: N sessions × websocket PCM16 16 kHz, real Silero VAD, instant fake providers, ${RUN_MS / 1000} s of real-time audio each`);
-const rows: (string | number)[][] = [];
-for (const n of SESSIONS) rows.push(await run(n));
 console.log(
-  table(['sessions', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'server CPU %', 'RSS/session MB', 'RSS MB', 'turns done/expected', 'reply.done seen'], rows),
+  `bench/sessions: N sessions × websocket PCM16 16 kHz (hello.16k.wav + 1.6 s silence, looped), real Silero VAD, instant fake providers, ${RUN_MS / 1000} s of real-time audio each`,
 );
-console.log('targets: 200 sessions on 2 cores, p99 inbound frame lag < 20 ms, < 5 MB RSS per session');
+const runs: Run[] = [];
+for (const n of SESSIONS) {
+  runs.push(await run(n));
+  const r = runs.at(-1)!;
+  console.log(`  ${n} sessions done: event-loop delay p99 ${r.stats.loopDelayMs.p99.toFixed(1)} ms, inbound → VAD p99 ${r.toInput.p99.toFixed(1)} ms, turns ${r.turns.completed}/${r.turns.expected}`);
+}
+const mb = (bytes: number): number => bytes / 1e6;
+const column = (label: string, value: (r: Run) => string | number): (string | number)[] => [label, ...runs.map(value)];
+console.log('');
+console.log(
+  table(
+    ['sessions', ...runs.map((r) => String(r.n))],
+    [
+      column('server event-loop delay p50 ms', (r) => r.stats.loopDelayMs.p50),
+      column('server event-loop delay p99 ms', (r) => r.stats.loopDelayMs.p99),
+      column('server event-loop delay max ms', (r) => r.stats.loopDelayMs.max),
+      column('inbound lag, client send → VAD input p50 ms', (r) => r.toInput.p50),
+      column('inbound lag, client send → VAD input p99 ms', (r) => r.toInput.p99),
+      column('inbound lag, client send → VAD input max ms', (r) => r.toInput.max),
+      column('  … → window scored (batched inference) p50 ms', (r) => r.toScored.p50),
+      column('  … → window scored (batched inference) p99 ms', (r) => r.toScored.p99),
+      column('  windows measured', (r) => r.toInput.n),
+      column('  clock alignment ± ms', (r) => r.clock.uncertaintyMs),
+      column('server main thread busy % (event-loop utilization)', (r) => r.stats.mainThreadBusyPercent),
+      column('server CPU % (all threads, 100 = 1 core)', (r) => r.stats.cpuPercent),
+      column('  of which user / system %', (r) => `${r.stats.cpuUserPercent.toFixed(0)} / ${r.stats.cpuSystemPercent.toFixed(0)}`),
+      column('RSS per session MB', (r) => mb(r.stats.rssBytes - r.rssBefore) / r.n),
+      column('RSS MB (before sessions)', (r) => `${mb(r.stats.rssBytes).toFixed(0)} (${mb(r.rssBefore).toFixed(0)})`),
+      column('turns completed / expected', (r) => `${r.turns.completed}/${r.turns.expected}`),
+      column('  utterances split into 2+ turns', (r) => r.turns.split),
+      column('  utterances with no reply', (r) => r.turns.missed),
+      column('  replies started / interrupted', (r) => `${r.turns.replies}/${r.turns.interrupted}`),
+      column('  error messages', (r) => r.turns.errors),
+      column('client send late p99 / max ms', (r) => `${r.sendLate.p99.toFixed(1)} / ${r.sendLate.max.toFixed(0)}`),
+    ],
+  ),
+);
+console.log('\ntargets: 400 sessions on 2 cores with event-loop delay p99 < 20 ms and < 2 MB RSS per session; every expected turn completed, none split');
 console.log('seed project (LLMRTC) here: audio broke up at 25 sessions; at 50 no turn completed and the server grew to 3.1 GB');

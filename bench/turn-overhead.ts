@@ -67,5 +67,8 @@ console.log(
     [['voxstate', s.p50, s.p90, s.p99, s.max, s.mean, 'p50 < 1, p99 < 5']],
   ),
 );
+// XState's assign copies the context with Object.assign onto {}; past 19 keys V8 makes that a slow
+// dictionary-mode object (machines/session-types.ts explains). Printed so a regression is visible.
+console.log(`session context: ${Object.keys(session.getSnapshot().context).length} top-level keys (19 or fewer keeps assign on V8's fast path)`);
 console.log(`seed project (LLMRTC) measured here: 1940 ms median end of speech → first audio (1.6 s of it VAD hangover)`);
 console.log(`(the VAD hangover is minSilenceMs and is measured by bench/vad and bench/sessions, not here)`);

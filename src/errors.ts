@@ -25,6 +25,8 @@ export type ErrorCode =
   // VAD
   | 'vad_inference_failed'
   | 'vad_model_missing'
+  // transports
+  | 'transport_failed'
   // session lifecycle
   | 'session_invalid_state'
   | 'session_not_found'
@@ -103,6 +105,11 @@ export class ProviderError extends VoxError {
 /** The voice activity detector could not run. */
 export class VadError extends VoxError {
   override readonly name = 'VadError';
+}
+
+/** An audio transport that stopped working under its session (e.g. its WebRTC worker thread died). */
+export class TransportError extends VoxError {
+  override readonly name = 'TransportError';
 }
 
 /** An operation that the current state does not allow. */

@@ -2,7 +2,9 @@
 export * from './errors.js';
 export type { Clock } from './clock.js';
 export { realClock, sleep } from './clock.js';
-export { createLogger, silentLogger, type Logger } from './observability/logger.js';
+export { createLogger, silentLogger, parseLogLevel, SECRET_KEYS, type Logger, type LogLevel } from './observability/logger.js';
+export { createMetrics, Metrics, type MetricsOptions } from './observability/metrics.js';
+export { tracingRegistered, TRACER_NAME } from './observability/tracing.js';
 export type * from './providers/types.js';
 export { createSession, createSessionLogic, newResumeToken, secretsEqual, type SessionDependencies, type SessionSpec } from './session/session.js';
 export { resolveSessionSettings, type SessionOptions } from './session/config.js';
@@ -16,6 +18,7 @@ export { AudioRecorder } from './audio/recorder.js';
 export * from './turn/index.js';
 export * from './tools/index.js';
 export * from './playbook/index.js';
+export * from './inspect/index.js';
 export { createToolsActor, type ToolsActorOptions } from './session/actors.js';
 
 // The server (library mode).
@@ -29,7 +32,7 @@ export { Resampler, resampleAll, readWav, writeWav, OpusEncoder, OpusDecoder, Pl
 export { SharedVad, getSharedVad, VadStream, createVadActor, DEFAULT_VAD_CONFIG, resolveVadConfig, type VadConfig, type VadEvent } from './vad/index.js';
 
 // Transports.
-export { WebSocketAudioTransport, WebRtcTransport, type AudioTransport } from './transport/index.js';
+export { WebSocketAudioTransport, WebRtcTransport, WebRtcWorkerPool, type AudioTransport, type WebRtcServerOptions, type WebRtcWorkerPoolOptions } from './transport/index.js';
 
 // Motion Server (Spatius-compatible) client, link, local server and client feed.
 export { MotionClient, MotionError, LocalMotionServer, createMotionLinkActor, runMotionServer, type MotionLinkOptions } from './motion/index.js';

@@ -6,6 +6,8 @@
  *
  * The clock only paces; the consumer's `onFrame` sends the actual audio. `pause()` / `resume()` keep
  * the played position; on resume the next frame is due immediately and the schedule re-anchors there.
+ * A clock that starved (nothing to play) keeps its schedule through a gap shorter than the catch-up
+ * budget: audio that was late goes out as soon as it is there, so the stream loses no time.
  * Time comes from an injectable {@link Clock}, so tests run it in virtual time.
  */
 import { type Clock, realClock } from '../clock.js';
@@ -30,9 +32,10 @@ export interface PlayoutClockOptions {
   readonly frameMs?: number;
   readonly clock?: Clock;
   /**
-   * How many overdue frames may go out back to back after a stall (event-loop block), so the stream
-   * keeps its real-time rate overall; the client's jitter buffer absorbs the burst. Beyond this the
-   * schedule re-anchors instead (a late stream, not a fast one). Default 25 (500 ms).
+   * How many overdue frames may go out back to back after a stall (event-loop block) or after a
+   * starvation (audio that came late), so the stream keeps its real-time rate overall; the client's
+   * jitter buffer absorbs the burst. Beyond this the schedule re-anchors instead (a late stream, not a
+   * fast one). Default 25 (500 ms).
    */
   readonly maxCatchUpFrames?: number;
   readonly logger?: Logger;
@@ -88,15 +91,30 @@ export class PlayoutClock {
     this.#run();
   }
 
+  /** Pauses on purpose (a starved clock becomes a paused one: its `resume()` re-anchors). */
   pause(): void {
+    if (this.#state === 'paused') this.#starved = false;
     if (this.#state !== 'running') return;
     this.#cancelTimer();
     this.#state = 'paused';
   }
 
-  /** Continues from the paused position; the next frame is due immediately. */
+  /**
+   * Continues from the paused position. After `pause()` the next frame is due immediately and the
+   * schedule re-anchors there. After starving, the schedule holds if the audio came back within the
+   * catch-up budget (`maxCatchUpFrames`): the frames that were due meanwhile go out at once, as after a
+   * stall, so a short input gap (the provider's next chunk held up by a busy event loop, say) costs
+   * the stream no time and the client's jitter buffer gets its margin back; after a longer gap the
+   * stream is late, and re-anchors.
+   */
   resume(): void {
     if (this.#state !== 'paused') return;
+    if (this.#starved && this.#clock.now() - this.#due(this.#played) < this.#maxCatchUp * this.frameMs) {
+      this.#state = 'running';
+      this.#starved = false;
+      this.#tick();
+      return;
+    }
     this.#run();
   }
 

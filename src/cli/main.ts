@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { isVoxError } from '../errors.js';
 import { runMotionServer } from '../motion/local-server/run.js';
 import { runDemo } from './demo.js';
+import { runMachinesCommand } from './machines.js';
 import { runPlaybookCommand } from './playbook.js';
 import { runServe } from './serve.js';
 
@@ -24,6 +25,9 @@ Usage:
                                  "error|warning stage.field: message"; exit 1 on errors
   voxstate playbook graph <module>
                                  print the playbook as a Mermaid stateDiagram-v2
+  voxstate machines export [--machine session|reply|motion|playbook] [--playbook <module>]
+                          [--format mermaid|json]
+                                 print a statechart as Mermaid stateDiagram-v2 or JSON (nodes, edges)
 
 Options (serve):
   -p, --port <port>      port to listen on (default 8787; env VOXSTATE_PORT)
@@ -32,6 +36,9 @@ Options (serve):
       --playbook <module>
                          run sessions through the playbook the module exports by default (.js or
                          .ts); its "offlineLlm" export, if any, replaces the scripted agent
+      --log-level <level>
+                         fatal | error | warn | info | debug | trace | silent (default warn;
+                         env VOXSTATE_LOG_LEVEL); JSON lines on stdout, secrets redacted
   -h, --help             show this help
 
 Providers are chosen from the environment: OPENAI_API_KEY, OPENAI_BASE_URL, OLLAMA_BASE_URL /
@@ -46,6 +53,7 @@ export async function main(argv: readonly string[], out: Out = (line) => process
   const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : 'serve';
   const rest = command === argv[0] ? argv.slice(1) : argv;
   if (command === 'playbook') return runPlaybookCommand(rest, out, (line) => process.stderr.write(`${line}\n`));
+  if (command === 'machines') return runMachinesCommand(rest, out, (line) => process.stderr.write(`${line}\n`));
   if (command === 'motion-server') {
     if (rest.includes('--help') || rest.includes('-h')) {
       await runMotionServer(['--help']);
@@ -62,6 +70,7 @@ export async function main(argv: readonly string[], out: Out = (line) => process
       host: { type: 'string' },
       config: { type: 'string', short: 'c' },
       playbook: { type: 'string' },
+      'log-level': { type: 'string' },
     },
     allowPositionals: false,
     strict: true,
@@ -82,6 +91,7 @@ export async function main(argv: readonly string[], out: Out = (line) => process
           ...(values.host === undefined ? {} : { host: values.host }),
           ...(values.config === undefined ? {} : { config: values.config }),
           ...(values.playbook === undefined ? {} : { playbook: values.playbook }),
+          ...(values['log-level'] === undefined ? {} : { logLevel: values['log-level'] }),
         },
         out,
       );

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
-import { createLogger, type Logger } from '../observability/logger.js';
+import { createLogger, type Logger, parseLogLevel } from '../observability/logger.js';
 import { detectProviders } from '../providers/detect.js';
 import { randomBytes } from 'node:crypto';
 import { LocalMotionServer } from '../motion/local-server/index.js';
@@ -22,6 +22,15 @@ export interface ServeFlags {
   readonly config?: string;
   /** A module whose default export is the playbook to run (`--playbook`). */
   readonly playbook?: string;
+  /** `--log-level`; wins over VOXSTATE_LOG_LEVEL. */
+  readonly logLevel?: string;
+}
+
+/** The CLI's log level: `--log-level`, else VOXSTATE_LOG_LEVEL, else `warn` (the command prints its own summary). */
+export function serveLogLevel(flags: ServeFlags, env: NodeJS.ProcessEnv): string {
+  if (flags.logLevel !== undefined) return parseLogLevel('--log-level', flags.logLevel);
+  const fromEnv = env['VOXSTATE_LOG_LEVEL'];
+  return fromEnv === undefined || fromEnv === '' ? 'warn' : parseLogLevel('VOXSTATE_LOG_LEVEL', fromEnv);
 }
 
 /** The parts of VoiceServerOptions a JSON file or the environment can set. */
@@ -36,6 +45,8 @@ export interface FileConfig {
   iceServers?: VoiceServerOptions['iceServers'];
   maxMessageBytes?: number;
   maxMessagesPerSecond?: number;
+  /** `GET /metrics` (default true). */
+  metrics?: boolean;
 }
 
 const DEFAULT_PROMPT = 'You are a friendly voice assistant. Answer in one or two short spoken sentences.';
@@ -132,7 +143,7 @@ export async function runServe(
   out: (line: string) => void,
   env: NodeJS.ProcessEnv = process.env,
   // The command prints its own summary; the JSON log carries warnings and errors unless asked for more.
-  logger: Logger = createLogger({ level: env['VOXSTATE_LOG_LEVEL'] ?? 'warn' }),
+  logger: Logger = createLogger({ level: serveLogLevel(flags, env) }),
 ): Promise<RunningServer> {
   const config = await loadConfig(flags, env);
   // Before anything starts: a broken playbook stops here with every error listed.
@@ -171,6 +182,7 @@ export async function runServe(
     ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }),
     ...(config.maxMessageBytes === undefined ? {} : { maxMessageBytes: config.maxMessageBytes }),
     ...(config.maxMessagesPerSecond === undefined ? {} : { maxMessagesPerSecond: config.maxMessagesPerSecond }),
+    ...(config.metrics === undefined ? {} : { metrics: config.metrics }),
   });
   let address;
   try {
@@ -180,7 +192,7 @@ export async function runServe(
     throw error;
   }
   const http = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
-  out(`voxstate listening: ${address.url}  (health: ${http}/health)`);
+  out(`voxstate listening: ${address.url}  (health: ${http}/health${config.metrics === false ? '' : `, metrics: ${http}/metrics`})`);
   out(`talk to it: open ${http}/ in a browser (microphone or typed text)`);
   return {
     server,

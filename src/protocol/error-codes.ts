@@ -26,6 +26,7 @@ export const CLOSE_CODES = {
   provider_unavailable: 4503,
   vad_inference_failed: 4500,
   vad_model_missing: 4500,
+  transport_failed: 4500,
   session_invalid_state: 4409,
   session_not_found: 4404,
   session_resume_refused: 4403,

@@ -14,7 +14,7 @@ import { parseClientMessage, serializeServerMessage } from '../protocol/codec.js
 import { closeCodeFor, CLOSE_NORMAL } from '../protocol/error-codes.js';
 import { PROTOCOL_VERSION, type ClientMessage, type ClientMessageOf, type NegotiatedAudio, type ServerMessage } from '../protocol/messages.js';
 import { newResumeToken } from '../session/session.js';
-import { WebRtcTransport } from '../transport/webrtc.js';
+import type { WebRtcPeerTransport } from '../transport/webrtc.js';
 import { WebSocketAudioTransport } from '../transport/websocket-audio.js';
 import type { ServerContext } from './context.js';
 import type { SessionHost } from './session-host.js';
@@ -36,7 +36,7 @@ export class ClientConnection {
   #logger: Logger;
   #host: SessionHost | undefined;
   #wsAudio: WebSocketAudioTransport | undefined;
-  #webrtc: WebRtcTransport | undefined;
+  #webrtc: WebRtcPeerTransport | undefined;
   #closed = false;
   #pending: Promise<void> = Promise.resolve();
   #bucket: number;
@@ -227,8 +227,9 @@ export class ClientConnection {
       ...(message.options?.voice === undefined ? {} : { voice: message.options.voice }),
     });
     this.#ctx.registry.add(host, this.#ip, principal);
+    // The session's logger (session, turn and state on every line), for this connection and its transport.
+    this.#logger = host.logger.child({ remote: this.#ip });
     this.#bind(host, audio);
-    this.#logger = this.#logger.child({ session: sessionId });
     this.#send({ type: 'session.ready', sessionId, resumeToken, protocol: PROTOCOL_VERSION, iceServers: [...this.#ctx.options.iceServers], audio });
     host.start();
     this.#ctx.connected(this, { sessionId, remoteAddress: this.#ip, resumed: false, metadata: message.options?.metadata });
@@ -266,8 +267,8 @@ export class ClientConnection {
       return;
     }
     const audio = this.#ctx.audioOf(host);
+    this.#logger = host.logger.child({ remote: this.#ip });
     this.#bind(host, audio);
-    this.#logger = this.#logger.child({ session: host.id });
     this.#send({ type: 'session.resumed', sessionId: host.id, state: host.state, voice: host.voice, ...(host.stage === undefined ? {} : { stage: host.stage }) });
     this.#ctx.connected(this, { sessionId: host.id, remoteAddress: this.#ip, resumed: true, metadata: undefined });
   }
@@ -283,7 +284,8 @@ export class ClientConnection {
       this.#wsAudio = new WebSocketAudioTransport(this.#socket, { sampleRate: audio.sampleRate, logger: this.#logger });
       host.setTransport(this.#wsAudio);
     } else {
-      const transport = new WebRtcTransport({
+      // In a transport worker thread by default (webrtc-pool.ts); the session sees the same AudioTransport.
+      const transport = this.#ctx.options.webrtc.create({
         iceServers: this.#ctx.options.iceServers,
         logger: this.#logger,
         inputSampleRate: WEBRTC_PCM_RATES.input,
@@ -291,6 +293,12 @@ export class ClientConnection {
         ...(this.#ctx.options.webrtcHostAddresses === undefined ? {} : { hostAddresses: this.#ctx.options.webrtcHostAddresses }),
       });
       transport.onIceCandidate((candidate) => this.#send({ type: 'webrtc.ice', candidate: candidate?.candidate ?? null, sdpMid: candidate?.sdpMid ?? null, sdpMLineIndex: candidate?.sdpMLineIndex ?? null }));
+      // Its worker died: this session cannot get its audio back, so it ends (other sessions go on).
+      transport.onClosed((info) => {
+        if (info.error?.code !== 'transport_failed' || this.#webrtc !== transport) return;
+        this.#error('transport_failed', info.error.message, true);
+        host.close('transport_failed');
+      });
       this.#webrtc = transport;
       host.setTransport(transport);
     }

@@ -2,6 +2,7 @@
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
+import type { WebRtcTransportFactory } from '../transport/webrtc-pool.js';
 import type { ClientConnection } from './connection.js';
 import type { ConnectionInfo, DisconnectTiming } from './hooks.js';
 import type { SessionRegistry } from './registry.js';
@@ -12,6 +13,8 @@ export interface ConnectionOptions {
   readonly maxMessagesPerSecond: number;
   readonly iceServers: readonly IceServer[];
   readonly webrtcHostAddresses: readonly string[] | undefined;
+  /** Makes each WebRTC session's transport (in a worker thread by default). */
+  readonly webrtc: WebRtcTransportFactory;
 }
 
 export interface NewHost {

@@ -4,14 +4,20 @@
  * - its audio path, an AudioBinding (src/session/audio-binding.ts): transport ⇄ VAD / playout;
  * - the avatar relay, when a Motion Server link is configured (src/session/motion.ts);
  * - the wire codec (src/protocol/session-events.ts): session events and states → client messages;
- * - turn metrics (./turn-metrics.ts) and the application hooks.
+ * - turn metrics (./turn-metrics.ts) and the application hooks;
+ * - observability (src/observability): Prometheus series, OpenTelemetry spans of each turn, and a
+ *   logger whose lines carry the session, the turn in progress and the session's state.
  * A host outlives its connections: a dropped socket suspends the session, a resume attaches a new one.
  */
+import type { InspectionEvent, Observer } from 'xstate';
 import { publicState, type SessionActorRef, type SessionEmitted, type SessionEvent, type VoiceState } from '../../machines/session.js';
 import { type Clock, realClock } from '../clock.js';
 import { VoxError } from '../errors.js';
 import { createMotionLinkActor, type MotionLinkOptions } from '../motion/link.js';
-import type { Logger } from '../observability/logger.js';
+import { instrumentProviders } from '../observability/instrument.js';
+import { type Logger, sessionLogger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { tracingRegistered, TurnTracer } from '../observability/tracing.js';
 import type { ServerMessage } from '../protocol/messages.js';
 import { SessionEventEncoder, wireErrorCode } from '../protocol/session-events.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
@@ -63,7 +69,16 @@ export interface SessionHostOptions {
   readonly motion?: MotionLinkOptions;
   /** The conversation changed (a turn ended): persist it. */
   readonly onHistory?: (host: SessionHost, history: readonly ChatMessage[]) => void;
+  /** Observes the session's actor system (the server's inspector, src/inspect/). Default: none. */
+  readonly inspect?: Observer<InspectionEvent>;
+  /** The Prometheus series this session counts into (src/observability/metrics.ts). */
+  readonly metrics?: Metrics;
+  /** Spans may carry transcripts, reply text, tool arguments and results. Default false. */
+  readonly traceContent?: boolean;
 }
+
+/** Wall-clock ms with sub-ms precision: span times, and the provider-call records they are made from. */
+const wallNow = (): number => performance.timeOrigin + performance.now();
 
 export class SessionHost {
   readonly id: string;
@@ -74,23 +89,46 @@ export class SessionHost {
   readonly #logger: Logger;
   readonly #audio: AudioBinding;
   readonly #encoder: SessionEventEncoder;
-  readonly #metrics: TurnMetricsTracker;
+  readonly #timings: TurnMetricsTracker;
+  /** Spans of each turn; undefined when no OpenTelemetry provider was registered when the session began. */
+  readonly #tracer: TurnTracer | undefined;
   #send: MessageSender | undefined;
   #onEnded: ((reason: string) => void) | undefined;
   #unrelayMotion: (() => void) | undefined;
+  #started = false;
   #closed = false;
   #closeReason = 'closed';
   #stage: string | undefined;
+  /** The reply in progress (the `turn` of log lines), from its turn.start to its reply.done. */
+  #turn: number | undefined;
 
   constructor(options: SessionHostOptions) {
     this.#options = options;
     this.id = options.sessionId;
-    this.#logger = options.logger.child({ session: options.sessionId });
+    this.#logger = sessionLogger(options.logger, options.sessionId, () => ({ turn: this.#turn, state: this.#stateForLog() }));
     const clock = options.clock ?? realClock;
     this.createdAt = clock.now();
     this.outputSampleRate = options.outputSampleRate;
     const hooks = options.hooks;
-    this.#metrics = new TurnMetricsTracker({ sessionId: this.id, now: () => clock.now() });
+    this.#timings = new TurnMetricsTracker({ sessionId: this.id, now: () => clock.now() });
+    const tracer = tracingRegistered() ? new TurnTracer({ sessionId: this.id, traceContent: options.traceContent === true, now: wallNow }) : undefined;
+    this.#tracer = tracer;
+    const metrics = options.metrics;
+    // Provider calls are watched only when something reads them.
+    const providers =
+      metrics === undefined && tracer === undefined
+        ? options.providers
+        : instrumentProviders(
+            options.providers,
+            {
+              started: (call) => tracer?.callStarted(call),
+              ended: (call) => {
+                metrics?.providerCall(call);
+                tracer?.callEnded(call);
+              },
+            },
+            wallNow,
+          );
     // With a guard, text reaches the client only once it has been allowed (reply.done).
     this.#encoder = new SessionEventEncoder({ hideDeltas: hooks.guard !== undefined });
     this.#audio = new AudioBinding({
@@ -98,11 +136,14 @@ export class SessionHost {
       vad: options.vad,
       logger: this.#logger,
       onError: (error) => this.#report(error),
-      onFrame: (replyId) => this.#metrics.frame(replyId),
+      onFrame: (replyId) => {
+        this.#timings.frame(replyId);
+        tracer?.frame(replyId);
+      },
     });
     this.actor = createSession(
       {
-        providers: options.providers,
+        providers,
         output: this.#audio.sink,
         clock,
         resumeToken: options.resumeToken,
@@ -117,6 +158,7 @@ export class SessionHost {
         ...(options.language === undefined ? {} : { language: options.language }),
         ...(options.voice === undefined ? {} : { voice: options.voice }),
         ...(hooks.guard === undefined ? {} : { guard: hooks.guard }),
+        ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
       },
       {
         ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),
@@ -130,7 +172,11 @@ export class SessionHost {
   }
 
   start(): this {
+    if (this.#started) return this;
+    this.#started = true;
+    this.#options.metrics?.sessionStarted();
     this.actor.start();
+    this.#logger.info('session started');
     const link = this.#options.motion === undefined ? undefined : this.actor.system.get('motion');
     if (link !== undefined && !this.#closed) {
       this.#unrelayMotion = relayMotion(link, {
@@ -152,12 +198,29 @@ export class SessionHost {
     return this.#encoder.current?.state ?? '';
   }
 
-  /** The user's voice as the session has it: silent, speaking or paused. */
+  /**
+   * The state a log line carries: the one last announced, or, for lines written while the actor
+   * starts (its children log before the first snapshot is announced), the actor's own.
+   */
+  #stateForLog(): string | undefined {
+    // Read through `?.`: a line may be written while the constructor is still making these.
+    const announced = this.#encoder?.current?.state;
+    if (announced !== undefined) return announced;
+    const snapshot = (this.actor as SessionActorRef | undefined)?.getSnapshot();
+    return snapshot === undefined ? undefined : publicState(snapshot.value).state;
+  }
+
+  /** The session's logger: `session`, and the turn in progress and the state, on every line. */
+  get logger(): Logger {
+    return this.#logger;
+  }
+
   /** The playbook's current stage (undefined without a playbook, or once it completed). */
   get stage(): string | undefined {
     return this.#stage;
   }
 
+  /** The user's voice as the session has it: silent, speaking or paused. */
   get voice(): VoiceState {
     return this.#encoder.current?.voice ?? 'silent';
   }
@@ -214,6 +277,7 @@ export class SessionHost {
     const controller = new AbortController();
     const guarded = await applyGuard(this.#options.hooks.guard, { kind: 'user', text }, controller.signal);
     if (guarded.trim().length === 0 || this.#closed) return;
+    this.#tracer?.typed(guarded);
     this.#input({ type: 'user.text', text: guarded });
   }
 
@@ -262,7 +326,10 @@ export class SessionHost {
     const actor = this.actor;
     actor.subscribe({
       next: (snapshot) => {
-        for (const message of this.#encoder.state(publicState(snapshot.value))) this.#emit(message);
+        for (const message of this.#encoder.state(publicState(snapshot.value))) {
+          if (message.type === 'session.state') this.#logger.debug({ voice: message.voice, previous: message.previous }, 'state changed');
+          this.#emit(message);
+        }
         if (snapshot.status === 'done' && !this.#closed) this.#finish();
       },
       error: (error) => {
@@ -274,14 +341,23 @@ export class SessionHost {
     actor.on('*', (event) => this.#onEvent(event));
   }
 
-  /** One session event: the wire messages first, then metrics, hooks and persistence. */
+  /** One session event: the wire messages first, then metrics, traces, hooks and persistence. */
   #onEvent(event: SessionEmitted): void {
     for (const message of this.#encoder.event(event)) this.#emit(message);
-    const metrics = this.#metrics.observe(event);
+    const metrics = this.#timings.observe(event);
+    this.#options.metrics?.sessionEvent(event);
+    this.#tracer?.event(event);
     const sessionId = this.id;
     switch (event.type) {
       case 'session.closed':
         this.#closeReason = event.reason;
+        this.#logger.info({ reason: event.reason }, 'session closed');
+        break;
+      case 'session.resumed':
+        this.#logger.info('session resumed');
+        break;
+      case 'session.resumeRefused':
+        this.#logger.warn('session resume refused');
         break;
       case 'vad.speechStart':
         this.#hook('onSpeechStart', { sessionId, atMs: event.atMs });
@@ -294,6 +370,8 @@ export class SessionHost {
         this.#hook('onTranscript', { sessionId, text: event.text, final: event.type === 'transcript.final' });
         break;
       case 'turn.start':
+        this.#turn = event.replyId;
+        this.#logger.debug({ source: event.source }, 'turn started');
         this.#hook('onTurnStart', { sessionId, turnId: String(event.replyId), source: event.source });
         break;
       case 'session.idle':
@@ -311,10 +389,18 @@ export class SessionHost {
         if (metrics !== undefined) {
           this.#emit(metricsTurnMessage(metrics));
           this.#hook('onTurnEnd', metrics);
+          if (metrics.userStoppedToFirstAudioMs !== undefined) this.#options.metrics?.turnLatency(metrics.userStoppedToFirstAudioMs);
+        }
+        if (this.#turn === event.replyId) {
+          // The line carries the turn and session already.
+          const { sessionId: _session, turnId: _turn, interrupted: _interrupted, ...timings } = metrics ?? { sessionId, turnId: '', interrupted: false };
+          this.#logger.info({ interrupted: event.interrupted, ...timings }, 'turn ended');
+          this.#turn = undefined;
         }
         this.#options.onHistory?.(this, this.history);
         break;
       case 'error':
+        this.#logger.warn({ code: event.code, fatal: event.fatal, message: event.message }, 'session error');
         this.#hook('onError', { sessionId, code: wireErrorCode(event.code), message: event.message });
         break;
       default:
@@ -361,6 +447,7 @@ export class SessionHost {
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#started) this.#options.metrics?.sessionEnded();
     this.#unrelayMotion?.();
     this.#unrelayMotion = undefined;
     this.#audio.close();

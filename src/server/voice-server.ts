@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { ConfigError, type ErrorCode } from '../errors.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import type { Registry } from 'prom-client';
 import { DEFAULT_MAX_CLIENT_MESSAGE_BYTES } from '../protocol/codec.js';
 import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
@@ -22,11 +24,14 @@ import { MemorySessionStore, type SessionStore } from '../session/store.js';
 import { type VadConfig, resolveVadConfig } from '../vad/config.js';
 import { getSharedVad, type SharedVad } from '../vad/shared-vad.js';
 import { ClientConnection, WEBRTC_PCM_RATES } from './connection.js';
+import { webRtcTransportFactory, type WebRtcServerOptions } from '../transport/webrtc-pool.js';
 import { DEMO_PAGE_HEADERS, demoPageHtml } from './demo-page.js';
 import type { ConnectionOptions, NewHost, ServerContext } from './context.js';
 import { callHook, type ConnectionInfo, type DisconnectTiming, type HookName, type Hooks } from './hooks.js';
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits } from './registry.js';
 import { SessionHost } from './session-host.js';
+import { INSPECT_PATH, INSPECT_STREAM_PATH, type InspectOption, type Inspector, inspectorFor } from '../inspect/inspector.js';
+import { checkAccess } from './http-access.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 const SERVER_STOPPED = 'server stopped';
@@ -69,6 +74,11 @@ export interface VoiceServerOptions {
   /** Host addresses the WebRTC transport advertises. Default: every interface plus 127.0.0.1. */
   readonly webrtcHostAddresses?: readonly string[];
   /**
+   * WebRTC transports run in worker threads (werift, Opus, jitter buffer): `workers` (default one
+   * per core, 0 = in the main thread) or a `pool` of your own (docs/configuration.md#webrtc-transport-workers).
+   */
+  readonly webrtc?: WebRtcServerOptions;
+  /**
    * Attach an avatar to every session: a Spatius-compatible Motion Server link whose animation
    * frames and audio are relayed to the client as avatar.* messages (docs/motion.md).
    */
@@ -77,6 +87,13 @@ export interface VoiceServerOptions {
   readonly logger?: Logger;
   /** Checks `session.hello.token`. Default: everyone may connect. */
   readonly auth?: Authenticate;
+  /**
+   * The live inspector at `GET /inspect` and its stream `/inspect/ws` (docs/inspect.md). Default:
+   * on when this server listens on a loopback host of its own, off otherwise. Open to loopback
+   * callers; others need a bearer token (or `?token=`) that `auth` accepts. `{ forward }` also hands
+   * every (scrubbed) inspection event to your function, e.g. `@statelyai/inspect`'s inspector.
+   */
+  readonly inspect?: InspectOption;
   /** Largest JSON message accepted from a client, in bytes. Default 65 536. */
   readonly maxMessageBytes?: number;
   /** JSON messages per second per client before it is cut off. Default 50. */
@@ -88,6 +105,14 @@ export interface VoiceServerOptions {
    * mounted on your own `server`, whose `/` stays yours unless you pass true.
    */
   readonly demoPage?: boolean;
+  /**
+   * Prometheus metrics at `GET /metrics` (docs/observability.md): open to loopback callers, others
+   * need a bearer token `auth` accepts. Default true, into a registry of this server's own; pass
+   * `{ registry }` to register the series in yours (servers given one registry add up), false for none.
+   */
+  readonly metrics?: boolean | { readonly registry?: Registry };
+  /** OpenTelemetry spans may carry transcripts, reply text, tool arguments and results. Default false. */
+  readonly traceContent?: boolean;
 }
 
 export interface ServerAddress {
@@ -123,6 +148,9 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
   readonly #connectionOptions: ConnectionOptions;
   readonly #ttlMs: number;
   readonly #path: string;
+  readonly #inspector: Inspector | undefined;
+  readonly #metrics: Metrics | undefined;
+  #detachMetrics: (() => void) | undefined;
   #http: Server | undefined;
   #ownsHttp = false;
   #wss: WebSocketServer | undefined;
@@ -157,11 +185,36 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       maxMessagesPerSecond: positive('maxMessagesPerSecond', options.maxMessagesPerSecond, 50),
       iceServers: options.iceServers ?? [],
       webrtcHostAddresses: options.webrtcHostAddresses,
+      webrtc: webRtcTransportFactory(options.webrtc, options.logger ?? silentLogger()),
     };
     this.route('GET', '/health', (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify({ ok: true, sessions: this.#registry.size, uptimeS: Math.round((Date.now() - this.#startedAt) / 1000) }));
     });
+
+    // ---- Prometheus metrics (docs/observability.md)
+    const metricsOption = options.metrics ?? true;
+    const metrics = metricsOption === false ? undefined : createMetrics(metricsOption === true ? {} : metricsOption);
+    this.#metrics = metrics;
+    if (metrics !== undefined) {
+      metrics.knownProviders(providers);
+      this.route('GET', '/metrics', async (req, res) => {
+        const access = await checkAccess(req, options.auth);
+        if (!access.ok) {
+          res.writeHead(access.status, { 'content-type': 'application/json', ...(access.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) });
+          res.end(JSON.stringify({ error: access.status === 401 ? 'unauthorized' : 'forbidden' }));
+          return;
+        }
+        const body = await metrics.scrape();
+        res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+        res.end(body);
+      });
+    }
+
+    // ---- the inspector (src/inspect, docs/inspect.md)
+    const inspector = inspectorFor(options, this.#logger);
+    this.#inspector = inspector;
+    if (inspector !== undefined) this.route('GET', INSPECT_PATH, (req, res) => inspector.servePage(req, res, options.auth));
 
     // ---- the browser demo page (demo-page.ts)
     if (options.demoPage ?? options.server === undefined) {
@@ -180,6 +233,11 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
 
   get address(): ServerAddress | undefined {
     return this.#address;
+  }
+
+  /** The registry `GET /metrics` serves (undefined with `metrics: false`). */
+  get metricsRegistry(): Registry | undefined {
+    return this.#metrics?.registry;
   }
 
   /** Adds an HTTP route (exact path match). */
@@ -205,7 +263,9 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     this.#upgradeListener = (req, socket, head) => {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       if (path !== this.#path) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        if (path === INSPECT_STREAM_PATH && this.#inspector !== undefined) {
+          this.#inspector.handleUpgrade(req, socket, head, wss, this.#options.auth).catch(() => socket.destroy());
+        } else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -235,6 +295,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     const info = http.address() as AddressInfo;
     const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
     this.#address = { host: info.address, port: info.port, url: `ws://${host}:${info.port}${this.#path}` };
+    this.#detachMetrics = this.#metrics?.attach(vad);
     this.#logger.info({ url: this.#address.url }, 'voxstate listening');
     this.emit('listening', this.#address);
     return this.#address;
@@ -248,6 +309,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
 
   async #stop(): Promise<void> {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#inspector?.close();
     for (const connection of this.#connections) connection.shutdown();
     for (const host of this.#registry.hosts()) host.close(SERVER_STOPPED);
     const wss = this.#wss;
@@ -265,6 +327,9 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       }
     }
     await this.#store.close?.();
+    await this.#connectionOptions.webrtc.close();
+    this.#detachMetrics?.();
+    this.#detachMetrics = undefined;
     this.#address = undefined;
   }
 
@@ -386,6 +451,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
         })
         .catch((error: unknown) => this.#logger.warn({ err: error }, 'session store write failed'));
     };
+    const inspection = this.#inspector?.session(spec.sessionId, { secrets: [spec.resumeToken] });
     const host = new SessionHost({
       sessionId: spec.sessionId,
       resumeToken: spec.resumeToken,
@@ -393,8 +459,11 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       session: { ...options.turn, sessionTtlMs: this.#ttlMs },
       vad,
       outputSampleRate: spec.audio.transport === 'webrtc' ? WEBRTC_PCM_RATES.output : spec.audio.sampleRate,
-      hooks: options.hooks ?? {},
+      hooks: inspection === undefined ? (options.hooks ?? {}) : inspection.hooks(options.hooks ?? {}),
+      ...(inspection?.observer === undefined ? {} : { inspect: inspection.observer }),
       logger: this.#logger,
+      ...(this.#metrics === undefined ? {} : { metrics: this.#metrics }),
+      ...(options.traceContent === undefined ? {} : { traceContent: options.traceContent }),
       onHookError: (name, error, sessionId) => this.#hookFailed(name, error, sessionId),
       onClosed: (closed) => {
         this.#registry.delete(closed.id);
@@ -423,6 +492,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       ...(spec.voice === undefined ? {} : { voice: spec.voice }),
     });
     this.#audio.set(host, spec.audio);
+    inspection?.attach(host.actor);
     return host;
   }
 }

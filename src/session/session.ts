@@ -3,7 +3,7 @@
  * a transport, and the Motion Server link. The result is an ordinary XState actor.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { type AnyActorLogic, createActor, fromCallback, fromPromise } from 'xstate';
+import { type AnyActorLogic, createActor, fromCallback, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { replyMachine } from '../../machines/reply.js';
 import { createPlaybookMachine, type PlaybookEvent, type PlaybookInput, STAGE_TOOL_NAME } from '../../machines/playbook.js';
 import type { Playbook } from '../playbook/types.js';
@@ -55,6 +55,11 @@ export interface SessionDependencies {
   readonly sttTimeoutMs?: number;
   /** A playbook (definePlaybook) the session runs as its `playbook` child: stages, their prompts and tools, transitions. */
   readonly playbook?: Playbook;
+  /**
+   * Observes the session's actor system through XState's inspection API (every actor, event,
+   * transition, action and snapshot; src/inspect/). Default: none, and then nothing is paid for it.
+   */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
 export interface SessionSpec {
@@ -193,5 +198,10 @@ export function createSession(deps: SessionDependencies, spec: SessionSpec = {})
     ...(spec.history === undefined ? {} : { history: spec.history }),
   };
   // `systemId` lets the tools actor check the live stage of a playbook before a call runs.
-  return createActor(logic, { input, clock: deps.clock ?? realClock, systemId: 'session' }) as unknown as SessionActorRef;
+  return createActor(logic, {
+    input,
+    clock: deps.clock ?? realClock,
+    systemId: 'session',
+    ...(deps.inspect === undefined ? {} : { inspect: deps.inspect }),
+  }) as unknown as SessionActorRef;
 }

@@ -15,7 +15,11 @@ export type {
   IceCandidateInit,
   IceServerConfig,
   WebRtcConnectionState,
+  WebRtcPeerTransport,
   WebRtcStats,
   WebRtcTransportOptions,
 } from './webrtc.js';
+export { WebRtcWorkerPool, webRtcTransportFactory } from './webrtc-pool.js';
+export type { WebRtcServerOptions, WebRtcTransportFactory, WebRtcWorkerInfo, WebRtcWorkerPoolOptions } from './webrtc-pool.js';
+export { WebRtcWorkerTransport } from './webrtc-worker-transport.js';
 export { assertAudioOffer } from './sdp-check.js';

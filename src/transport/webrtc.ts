@@ -3,6 +3,9 @@
  * mono PCM16; outbound 20 ms frames are Opus-encoded and sent as RTP with their own sequence
  * numbers, timestamps and talkspurt markers. Signalling (offer/answer/ICE) goes through the
  * methods below; carrying it over the wire is the server's job.
+ *
+ * It runs in the thread that creates it. The server creates it inside a transport worker thread
+ * (webrtc-worker.ts, one per session) and gives the session a WebRtcWorkerTransport in its place.
  */
 import { Decoder, Encoder } from '@evan/opus';
 import {
@@ -100,11 +103,33 @@ export interface WebRtcStats {
   readonly decodeErrors: number;
   /** Outbound frames dropped because the peer was not connected yet. */
   readonly droppedFrames: number;
+  /**
+   * Outbound frames `clearOutput()` withdrew before they reached the socket (a reply was
+   * cancelled). Always 0 here, where `sendAudio` sends synchronously; a transport in a worker
+   * thread (webrtc-worker-transport.ts) can catch frames still crossing to its worker.
+   */
+  readonly framesCleared: number;
 }
 
 export type WebRtcConnectionState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
 
-export class WebRtcTransport implements AudioTransport {
+/**
+ * A WebRTC audio transport as the server uses it, whether it runs in this thread
+ * ({@link WebRtcTransport}) or in a transport worker (`WebRtcWorkerTransport`): the audio pipe
+ * plus signalling, connection state and stats.
+ */
+export interface WebRtcPeerTransport extends AudioTransport {
+  readonly kind: 'webrtc';
+  readonly connectionState: WebRtcConnectionState;
+  readonly stats: WebRtcStats;
+  onIceCandidate(listener: (candidate: IceCandidateInit | null) => void): Unsubscribe;
+  onConnectionStateChange(listener: (state: WebRtcConnectionState) => void): Unsubscribe;
+  whenConnected(): Promise<void>;
+  handleOffer(sdp: string, options?: HandleOfferOptions): Promise<string>;
+  addIceCandidate(candidate: IceCandidateInit | null): Promise<void>;
+}
+
+export class WebRtcTransport implements WebRtcPeerTransport {
   readonly kind = 'webrtc' as const;
   readonly inputFormat: AudioFormat;
   readonly outputSampleRate: OpusPcmRate;
@@ -194,6 +219,7 @@ export class WebRtcTransport implements AudioTransport {
       packetsReordered: jitter.reordered,
       concealedFrames: jitter.concealed,
       jitterDepthMs: jitter.depthMs,
+      framesCleared: 0,
     };
   }
 

@@ -140,14 +140,15 @@ export class WebSocketAudioTransport implements AudioTransport {
 
   /**
    * Delivers one binary WebSocket frame from the client. Never throws: a malformed frame is
-   * counted, reported through `onError` and dropped.
+   * counted, reported through `onError` and dropped. The samples handed to `onAudio` listeners may
+   * be a view of `data` (no copy), so `data` must not be written to afterwards — as `ws` never does.
    */
   receive(data: BinaryData): void {
     if (this.#closed) return;
     try {
       const bytes = toBytes(data);
       if (bytes.byteLength === 0) return;
-      const pcm = pcm16FromBytes(bytes);
+      const pcm = pcm16View(bytes);
       this.#framesIn++;
       this.#audio.emit(pcm, this.inputFormat.sampleRate);
     } catch (error) {
@@ -226,6 +227,20 @@ export class WebSocketAudioTransport implements AudioTransport {
     this.#closedListeners.clear();
     this.#progress.clear();
   }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * A received message's PCM16 as samples without a copy when the bytes are aligned (an even offset, a
+ * little-endian machine): a view, which is safe because `ws` hands each message over once and never
+ * writes to it again. Otherwise (and for a torn sample: the same error) {@link pcm16FromBytes}.
+ */
+function pcm16View(bytes: Uint8Array): Int16Array {
+  if (LITTLE_ENDIAN && bytes.byteOffset % 2 === 0 && bytes.byteLength % 2 === 0) {
+    return new Int16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+  }
+  return pcm16FromBytes(bytes);
 }
 
 function toBytes(data: BinaryData): Uint8Array {

@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { VadError } from '../errors.js';
 import { rewriteSileroV5 } from './model-rewrite.js';
+import { WorkerSileroModel } from './worker-model.js';
 
 /** New samples per window at 16 kHz (32 ms). */
 export const SILERO_WINDOW = 512;
@@ -37,7 +38,46 @@ export interface VadModel {
   /** Which Silero graph runs: the load-time rewrite or the file as shipped (informational). */
   readonly graph?: 'batched' | 'original';
   run(input: Float32Array, state: Float32Array, batch: number): Promise<VadModelOutput>;
+  /**
+   * Optional: several batches in sequence in one call, each continuing the state of the one before —
+   * how streams that fell behind catch up in one go instead of one window per call. Step s has
+   * `counts[s]` rows (non-increasing): row i of every step is the same stream, so step s + 1 starts
+   * from the next state of rows 0 … counts[s + 1] − 1 of step s. `input` holds the rows of all steps
+   * one after the other; `state` the first step's [2, counts[0], 128]. Returns every row's
+   * probability (in input order) and each stream's state after its last row, [2, counts[0], 128].
+   */
+  runSteps?(input: Float32Array, state: Float32Array, counts: readonly number[]): Promise<VadModelOutput>;
   close(): Promise<void>;
+}
+
+/** {@link VadModel.runSteps} from `run`: one call per step (the worker model does the steps in one round trip). */
+export async function runStepsWith(model: Pick<VadModel, 'run'>, input: Float32Array, state: Float32Array, counts: readonly number[]): Promise<VadModelOutput> {
+  const first = counts[0] ?? 0;
+  const total = counts.reduce((a, b) => a + b, 0);
+  const probabilities = new Float32Array(total);
+  const final = new Float32Array(2 * first * SILERO_STATE);
+  let current = state.subarray(0, 2 * first * SILERO_STATE);
+  let rows = 0;
+  for (let s = 0; s < counts.length; s++) {
+    const n = counts[s] as number;
+    const out = await model.run(input.subarray(rows * SILERO_INPUT), current, n);
+    probabilities.set(out.probabilities.subarray(0, n), rows);
+    const next = counts[s + 1] ?? 0;
+    // Rows next … n − 1 had their last window in this step: their state is final.
+    for (let i = next; i < n; i++) {
+      final.set(out.state.subarray(i * SILERO_STATE, (i + 1) * SILERO_STATE), i * SILERO_STATE);
+      final.set(out.state.subarray((n + i) * SILERO_STATE, (n + i + 1) * SILERO_STATE), (first + i) * SILERO_STATE);
+    }
+    if (next > 0) {
+      // The first `next` rows continue: [h rows 0…next−1, c rows 0…next−1] of this step's state.
+      const packed = new Float32Array(2 * next * SILERO_STATE);
+      packed.set(out.state.subarray(0, next * SILERO_STATE));
+      packed.set(out.state.subarray(n * SILERO_STATE, (n + next) * SILERO_STATE), next * SILERO_STATE);
+      current = packed;
+    }
+    rows += n;
+  }
+  return { probabilities, state: final };
 }
 
 export interface VadModelOutput {
@@ -86,6 +126,12 @@ export interface LoadModelOptions {
    * understands. `'original'`: run the graph as shipped (with its `sr` input and `If` branches).
    */
   readonly graph?: 'batched' | 'original';
+  /**
+   * Where inference runs. `'main'` (default here): on the calling thread — onnxruntime-node computes
+   * synchronously there, so each batch blocks the event loop while it runs. `'worker'`: in a worker
+   * thread of its own (worker-model.ts), the loop stays free (SharedVad's `thread` option).
+   */
+  readonly thread?: 'main' | 'worker';
 }
 
 class OrtSileroModel implements VadModel {
@@ -117,6 +163,10 @@ class OrtSileroModel implements VadModel {
       throw new VadError('vad_inference_failed', 'Silero model returned no output/stateN');
     }
     return { probabilities: output.data as Float32Array, state: stateN.data as Float32Array };
+  }
+
+  runSteps(input: Float32Array, state: Float32Array, counts: readonly number[]): Promise<VadModelOutput> {
+    return runStepsWith(this, input, state, counts);
   }
 
   async close(): Promise<void> {
@@ -154,6 +204,20 @@ function loadModelBytes(path: string, graph: 'batched' | 'original'): Promise<Ui
 /** Creates one ORT session for Silero v5. Throws `vad_model_missing` when the weights cannot be loaded. */
 export async function loadSileroModel(options: LoadModelOptions = {}): Promise<VadModel> {
   const path = options.modelPath ?? locateSileroModel();
+  if (options.thread === 'worker') {
+    let bytes: Uint8Array;
+    try {
+      bytes = await loadModelBytes(path, options.graph ?? 'batched');
+    } catch (error) {
+      throw new VadError('vad_model_missing', `cannot load Silero model from ${path}`, { cause: error });
+    }
+    const shape = { input: SILERO_INPUT, state: SILERO_STATE, sampleRate: SILERO_SAMPLE_RATE };
+    try {
+      return await WorkerSileroModel.start(bytes, options.sessionOptions ?? DEFAULT_SESSION_OPTIONS, shape);
+    } catch (error) {
+      throw error instanceof VadError ? new VadError(error.code, `${error.message}: ${path}`, { cause: error.cause }) : error;
+    }
+  }
   let session: InferenceSession;
   try {
     const bytes = await loadModelBytes(path, options.graph ?? 'batched');

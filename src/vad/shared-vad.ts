@@ -5,7 +5,14 @@
  * stream are queued; a flush — scheduled with `setImmediate` (same turn of the event loop) or after
  * `batchWindowMs` — takes the oldest queued window of every waiting stream and scores them in ONE
  * inference. While a batch runs, new windows queue up and go into the next batch, so under load the
- * batch grows by itself. A stream's windows are always scored in order, one per batch.
+ * batch grows by itself. A stream's windows are always scored in order: one per batch, or, for streams
+ * that fell behind (a busy event loop between batches), all their queued windows in one catch-up call
+ * (VadModel.runSteps: step s scores every stream's window s, continuing the state of step s − 1), so a
+ * backlog is gone after one batch instead of growing by every batch that comes later than 32 ms.
+ * The model the SharedVad loads itself computes on the main thread unless `thread: 'worker'` is
+ * given (src/vad/worker-model.ts: a batch then never blocks the event loop). Not the default yet:
+ * under tsx's loader (Node 20) the worker keeps a MessagePort of the parent referenced, so a
+ * process that should end by itself (`examples/* --once`) never exits.
  *
  * Failure isolation: if a batch throws, each of its windows is retried alone; a stream whose window
  * still fails (or whose output is not finite) gets a `vad_inference_failed` error, its state and
@@ -28,8 +35,17 @@ import { WindowQueue } from './window-queue.js';
 /** Called once per pushed window, in push order. `window` is valid only during the call. */
 export type VadResultCallback = (error: VadError | undefined, probability: number, window: Float32Array) => void;
 
+/**
+ * Told after each batched inference that succeeded: how many windows it scored and how long the model
+ * took, in seconds (metrics: src/observability/metrics.ts). Called on the VAD's loop; keep it cheap.
+ */
+export type VadBatchObserver = (windows: number, seconds: number) => void;
+
 /** `batchWindowMs: 'auto'`: from this many open streams on, wait this long to fill batches. */
 export const AUTO_BATCH = { fromStreams: 16, waitMs: 10 } as const;
+
+/** Most windows of one stream a catch-up batch scores (≈ 0.5 s of audio; see SharedVad #runSteps). */
+const MAX_CATCH_UP_STEPS = 16;
 
 export interface SharedVadOptions extends LoadModelOptions {
   /** A ready model, or a factory called once on first use. Default: load Silero v5 with ORT. */
@@ -72,8 +88,8 @@ export class VadInferenceStream {
   readonly queue = new WindowQueue<VadError>();
   /** @internal true while listed as waiting for a batch */
   waiting = false;
-  /** @internal true while its head window is in the running batch */
-  inFlight = false;
+  /** @internal how many of its oldest windows are in the running batch (0: none) */
+  inFlight = 0;
   #closed = false;
 
   /** @internal use {@link SharedVad.openStream} */
@@ -153,6 +169,8 @@ export class SharedVad {
   /** Holds a window dropped on queue overflow while its callback runs. */
   readonly #dropped = new Float32Array(SILERO_WINDOW);
   #stats = { batches: 0, windows: 0, largestBatch: 0, failedBatches: 0 };
+  /** Per-batch observers; with none, a batch costs one length check more. */
+  #observers: VadBatchObserver[] = [];
 
   constructor(options: SharedVadOptions = {}) {
     this.#options = options;
@@ -175,6 +193,14 @@ export class SharedVad {
     return new VadInferenceStream(this);
   }
 
+  /** Calls `observer` after every batched inference; the returned function stops it. */
+  observeBatches(observer: VadBatchObserver): () => void {
+    this.#observers = [...this.#observers, observer];
+    return () => {
+      this.#observers = this.#observers.filter((o) => o !== observer);
+    };
+  }
+
   /** Loads the model now instead of on the first window (so the first turn does not pay for it). */
   async warmUp(): Promise<void> {
     await this.#loadModel();
@@ -194,13 +220,13 @@ export class SharedVad {
   /** @internal called by a stream after it queued a window */
   enqueue(stream: VadInferenceStream): void {
     if (stream.queue.length > this.#maxQueue) {
-      // A stream far behind real time: fail its oldest window rather than grow without bound.
-      // Index 1, never the head: the head may be in the running batch.
+      // A stream far behind real time: fail its oldest window rather than grow without bound —
+      // the oldest not in the running batch (never the head, which may be in it).
       const dropped = this.#dropped;
-      const callback = stream.queue.removeSecond(dropped);
+      const callback = stream.queue.removeAt(Math.max(1, stream.inFlight), dropped);
       callback?.(new VadError('vad_inference_failed', 'VAD queue overflow: window dropped'), 0, dropped);
     }
-    if (!stream.waiting && !stream.inFlight) {
+    if (!stream.waiting && stream.inFlight === 0) {
       stream.waiting = true;
       this.#waiting.push(stream);
     }
@@ -240,6 +266,7 @@ export class SharedVad {
               ...(this.#options.modelPath === undefined ? {} : { modelPath: this.#options.modelPath }),
               ...(this.#options.sessionOptions === undefined ? {} : { sessionOptions: this.#options.sessionOptions }),
               ...(this.#options.graph === undefined ? {} : { graph: this.#options.graph }),
+              thread: this.#options.thread ?? 'main',
             });
       this.#loading = loading.then(
         (model) => {
@@ -268,7 +295,8 @@ export class SharedVad {
       }
       while (this.#waiting.length > 0 && !this.#closed) {
         const batch = this.#takeBatch();
-        await this.#runBatch(model, batch);
+        if (model.runSteps !== undefined && batch.some((stream) => stream.queue.length > 1)) await this.#runSteps(model, batch);
+        else await this.#runBatch(model, batch);
         this.#finishBatch(batch);
       }
     } finally {
@@ -284,7 +312,7 @@ export class SharedVad {
     for (let i = 0; i < count; i++) {
       const stream = this.#waiting[i] as VadInferenceStream;
       stream.waiting = false;
-      stream.inFlight = true;
+      stream.inFlight = 1;
       batch.push(stream);
     }
     if (count === this.#waiting.length) this.#waiting.length = 0;
@@ -310,8 +338,11 @@ export class SharedVad {
     this.#stats.batches++;
     this.#stats.windows += n;
     if (n > this.#stats.largestBatch) this.#stats.largestBatch = n;
+    const observers = this.#observers;
+    const startedAt = observers.length > 0 ? performance.now() : 0;
     try {
       const out = await model.run(input, state, n);
+      if (observers.length > 0) this.#observed(observers, n, (performance.now() - startedAt) / 1000);
       // One pass over the whole output; rows are checked one by one only if something is not finite.
       const finite = allFinite(out.probabilities, n) && allFinite(out.state, 2 * n * SILERO_STATE);
       for (let i = 0; i < n; i++) {
@@ -325,6 +356,88 @@ export class SharedVad {
       }
       this.#logger.warn({ err: error, batch: n }, 'VAD batch failed; retrying each stream alone');
       await this.#retryAlone(model, batch);
+    }
+  }
+
+  /**
+   * Streams behind real time (more than one window queued) catch up in one model call: step s scores
+   * window s of every stream that has one, each step continuing the state of the step before
+   * (VadModel.runSteps; the worker model does all steps in one round trip). Without this a stream
+   * advances one window per batch, so once batches come slower than every 32 ms — a busy event loop
+   * between them — its backlog only grows. Anything unusual (a failure, a non-finite output) and the
+   * batch is scored the ordinary way instead, one window per stream, with its per-stream isolation.
+   */
+  async #runSteps(model: VadModel, batch: VadInferenceStream[]): Promise<void> {
+    const maxSteps = Math.max(1, Math.min(MAX_CATCH_UP_STEPS, Math.floor(this.#maxBatch / batch.length)));
+    for (const stream of batch) stream.inFlight = Math.min(stream.queue.length, maxSteps);
+    // Most windows first: the streams of step s are then rows 0 … counts[s] − 1.
+    batch.sort((a, b) => b.inFlight - a.inFlight);
+    const n = batch.length;
+    const counts: number[] = [];
+    for (let step = 0; step < (batch[0] as VadInferenceStream).inFlight; step++) {
+      let rows = 0;
+      while (rows < n && (batch[rows] as VadInferenceStream).inFlight > step) rows++;
+      counts.push(rows);
+    }
+    const total = counts.reduce((a, b) => a + b, 0);
+    this.#grow(Math.max(total, n));
+    const input = this.#input;
+    const state = this.#state;
+    let row = 0;
+    for (let step = 0; step < counts.length; step++) {
+      for (let i = 0; i < (counts[step] as number); i++, row++) {
+        const queue = (batch[i] as VadInferenceStream).queue;
+        const at = row * SILERO_INPUT;
+        if (step === 0) input.set((batch[i] as VadInferenceStream).context, at);
+        else input.set(queue.at(step - 1).subarray(SILERO_WINDOW - SILERO_CONTEXT), at);
+        input.set(queue.at(step), at + SILERO_CONTEXT);
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const stream = batch[i] as VadInferenceStream;
+      state.set(stream.h, i * SILERO_STATE);
+      state.set(stream.c, (n + i) * SILERO_STATE);
+    }
+    const observers = this.#observers;
+    const startedAt = observers.length > 0 ? performance.now() : 0;
+    let out: { probabilities: Float32Array; state: Float32Array } | undefined;
+    try {
+      out = await model.runSteps?.(input, state, counts);
+    } catch (error) {
+      this.#logger.warn({ err: error, windows: total }, 'VAD catch-up batch failed; scoring one window per stream');
+    }
+    if (out === undefined || !allFinite(out.probabilities, total) || !allFinite(out.state, 2 * n * SILERO_STATE)) {
+      this.#stats.failedBatches++;
+      for (const stream of batch) stream.inFlight = 1;
+      await this.#runBatch(model, batch);
+      return;
+    }
+    if (observers.length > 0) this.#observed(observers, total, (performance.now() - startedAt) / 1000);
+    this.#stats.batches += counts.length;
+    this.#stats.windows += total;
+    if (n > this.#stats.largestBatch) this.#stats.largestBatch = n;
+    // State and context after each stream's last window, then the windows' results, in order.
+    for (let i = 0; i < n; i++) {
+      const stream = batch[i] as VadInferenceStream;
+      stream.h.set(out.state.subarray(i * SILERO_STATE, (i + 1) * SILERO_STATE));
+      stream.c.set(out.state.subarray((n + i) * SILERO_STATE, (n + i + 1) * SILERO_STATE));
+      stream.context.set(stream.queue.at(stream.inFlight - 1).subarray(SILERO_WINDOW - SILERO_CONTEXT));
+    }
+    row = 0;
+    for (let step = 0; step < counts.length; step++) {
+      for (let i = 0; i < (counts[step] as number); i++, row++) {
+        this.#complete(batch[i] as VadInferenceStream, undefined, out.probabilities[row] as number);
+      }
+    }
+  }
+
+  #observed(observers: readonly VadBatchObserver[], windows: number, seconds: number): void {
+    for (const observer of observers) {
+      try {
+        observer(windows, seconds);
+      } catch (error) {
+        this.#logger.error({ err: error }, 'VAD batch observer threw');
+      }
     }
   }
 
@@ -395,7 +508,7 @@ export class SharedVad {
 
   #finishBatch(batch: VadInferenceStream[]): void {
     for (const stream of batch) {
-      stream.inFlight = false;
+      stream.inFlight = 0;
       if (!stream.closed && stream.queue.length > 0 && !stream.waiting) {
         stream.waiting = true;
         this.#waiting.push(stream);

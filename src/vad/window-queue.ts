@@ -58,17 +58,30 @@ export class WindowQueue<E> {
     this.#length--;
   }
 
+  /** The `index`-th oldest window (0 = the head), valid until it is shifted. `index` < length. */
+  at(index: number): Float32Array {
+    return this.#views[(this.#head + index) % this.#views.length] as Float32Array;
+  }
+
   /**
    * Removes the second-oldest window (the oldest may be in a running batch), copying it to `into`,
    * and returns its callback. The queue must hold at least two windows.
    */
   removeSecond(into: Float32Array): WindowCallback<E> {
+    return this.removeAt(1, into);
+  }
+
+  /**
+   * Removes the `index`-th oldest window (the ones before it may be in a running batch), copying it
+   * to `into`, and returns its callback. `index` < length.
+   */
+  removeAt(index: number, into: Float32Array): WindowCallback<E> {
     const size = this.#views.length;
-    const second = (this.#head + 1) % size;
-    into.set(this.#views[second] as Float32Array);
-    const callback = this.#callbacks[second];
+    const slot = (this.#head + index) % size;
+    into.set(this.#views[slot] as Float32Array);
+    const callback = this.#callbacks[slot];
     // Shift the windows after it one slot toward the head.
-    for (let k = 1; k < this.#length - 1; k++) {
+    for (let k = index; k < this.#length - 1; k++) {
       const to = (this.#head + k) % size;
       const from = (this.#head + k + 1) % size;
       (this.#views[to] as Float32Array).set(this.#views[from] as Float32Array);

@@ -123,6 +123,55 @@ describe('PlayoutClock', () => {
     expect(playout.positionMs).toBe(100);
   });
 
+  it('audio that comes late within the catch-up budget costs the stream no time: 1 s of audio still takes 1 s', () => {
+    // The provider's second chunk is 70 ms late (its timer held up by a busy event loop, as when
+    // 100 replies start at once): the clock starves at frame 5, and when the chunk comes the frames
+    // that were due meanwhile go out at once; the last frame leaves on its original schedule.
+    const clock = new VirtualClock();
+    let available = 5;
+    const at: number[] = [];
+    const playout = new PlayoutClock({ clock, onFrame: () => (available > 0 ? (available--, at.push(clock.now()), true) : false) });
+    playout.start();
+    clock.advance(170); // frame 5 was due at 100
+    expect(playout.starved).toBe(true);
+    available = 45;
+    playout.resume();
+    clock.advance(1_000);
+    expect(at).toHaveLength(50);
+    expect(at.slice(4, 10)).toEqual([80, 170, 170, 170, 170, 180]); // frames 5–8 catch up, 9 is on time
+    expect(at.at(-1)).toBe(980); // frame 49 on its slot: 50 frames in 1 s, as without the gap
+  });
+
+  it('a gap longer than the catch-up budget is a late stream: the schedule re-anchors at the new audio, no burst', () => {
+    const clock = new VirtualClock();
+    let available = 5;
+    const at: number[] = [];
+    const playout = new PlayoutClock({ clock, maxCatchUpFrames: 10, onFrame: () => (available > 0 ? (available--, at.push(clock.now()), true) : false) });
+    playout.start();
+    clock.advance(400); // 300 ms past frame 5's slot: beyond 10 frames
+    available = 3;
+    playout.resume();
+    clock.advance(100);
+    expect(at.slice(5)).toEqual([400, 420, 440]);
+  });
+
+  it('pause() on a starved clock makes it a deliberate pause: resume() re-anchors instead of catching up', () => {
+    const clock = new VirtualClock();
+    let available = 5;
+    const at: number[] = [];
+    const playout = new PlayoutClock({ clock, onFrame: () => (available > 0 ? (available--, at.push(clock.now()), true) : false) });
+    playout.start();
+    clock.advance(150);
+    expect(playout.starved).toBe(true);
+    playout.pause(); // e.g. the user started talking while the reply waited for audio
+    expect(playout.starved).toBe(false);
+    available = 3;
+    clock.advance(50);
+    playout.resume();
+    clock.advance(100);
+    expect(at.slice(5)).toEqual([200, 220, 240]);
+  });
+
   it('a throwing onFrame does not stop the clock', () => {
     const clock = new VirtualClock();
     const playout = new PlayoutClock({

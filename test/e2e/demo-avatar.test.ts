@@ -306,7 +306,7 @@ describe.skipIf(!run)('demo page avatar in headless Chromium', () => {
     await screenshot(page, '06-stopped', 'the long reply cut by "Stop the agent": "(interrupted)" in the conversation, the face back at rest');
     await waitForView(page, (v) => v.state === 'listening' && v.replies === 1);
     const log = page.getByRole('list', { name: 'Conversation' });
-    await expect.poll(() => log.innerText(), { timeout: 5_000 }).toMatch(/Agent: Let me tell you .*\(interrupted\)/);
+    await expect.poll(() => log.innerText(), { timeout: 5_000 }).toMatch(/Agent: Let me\b.*\(interrupted\)/); // how much was heard depends on when the click lands
     // The cut reply's frames (had more arrived) are dropped: for the next half second the face stays still.
     const marker = (await recording(page)).samples.length;
     await new Promise((resolve) => setTimeout(resolve, 500));

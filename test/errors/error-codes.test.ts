@@ -5,6 +5,7 @@
  * A new code without a producer here fails this test.
  */
 import { createServer } from 'node:http';
+import * as werift from 'werift';
 import type { AddressInfo } from 'node:net';
 import { createActor, toPromise } from 'xstate';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +23,8 @@ import { SharedVad } from '../../src/vad/shared-vad.js';
 import { Simulation } from '../../src/testing/index.js';
 import { FakeLlm, FakeStt, FakeTts } from '../../src/providers/fake/index.js';
 import { VoiceServer } from '../../src/server/index.js';
+import { connectWebRtc, VoxClient } from '../../src/client/index.js';
+import { WebRtcWorkerPool } from '../../src/transport/webrtc-pool.js';
 import { delay, RawClient } from '../server/helpers.js';
 
 function codeOf(error: unknown): string {
@@ -141,6 +144,32 @@ const producers: Record<ErrorCode, () => Promise<string>> = {
     }
   },
   vad_model_missing: () => thrown(() => loadSileroModel({ modelPath: '/nonexistent/silero.onnx' })),
+  transport_failed: async () => {
+    // The WebRTC transport worker of a live session dies.
+    const pool = new WebRtcWorkerPool({ workers: 1 });
+    const server = new VoiceServer({
+      port: 0,
+      vad: false,
+      providers: { stt: new FakeStt({ recognize: () => '' }), llm: new FakeLlm({ respond: () => ['ok.'] }), tts: new FakeTts() },
+      webrtcHostAddresses: ['127.0.0.1'],
+      webrtc: { pool },
+    });
+    const { url } = await server.start();
+    const client = new VoxClient({ url, audio: { transport: 'webrtc', sampleRate: 48_000 }, heartbeatMs: 0, reconnect: false });
+    try {
+      const error = new Promise<string>((resolve) => client.on('error', (e) => resolve(e.code)));
+      await client.connect();
+      const link = await connectWebRtc(client, { werift, hostAddresses: ['127.0.0.1'] });
+      await pool.terminateWorker(pool.workers[0]?.threadId ?? -1);
+      const code = await error;
+      await link.close();
+      return code;
+    } finally {
+      await client.close();
+      await server.stop();
+      await pool.close();
+    }
+  },
   session_invalid_state: () =>
     serverError(async (c) => {
       c.send(wsHello);

@@ -83,6 +83,23 @@ describe('WebSocketAudioTransport', () => {
     expect(transport.outputFrameSamples).toBe(320);
   });
 
+  it('delivers the same samples whatever the frame\'s byte offset in its buffer (aligned: no copy; odd: copied)', async () => {
+    const { transport } = await connect();
+    const received: Int16Array[] = [];
+    transport.onAudio((pcm) => received.push(pcm));
+    const frame = ramp(320, 3);
+    const bytes = new Uint8Array(frame.buffer);
+    const aligned = Buffer.alloc(2 + 640);
+    aligned.set(bytes, 2);
+    const odd = Buffer.alloc(1 + 640);
+    odd.set(bytes, 1);
+    transport.receive(aligned.subarray(2));
+    transport.receive(odd.subarray(1));
+    expect(received.map((pcm) => Array.from(pcm))).toEqual([Array.from(frame), Array.from(frame)]);
+    expect(received[0]?.buffer).toBe(aligned.buffer); // a view of the message
+    expect(received[1]?.buffer).not.toBe(odd.buffer);
+  });
+
   it('rejects an odd-length frame with audio_invalid_format, reported and not thrown, and keeps working', async () => {
     const { client, transport } = await connect();
     const errors: VoxError[] = [];

@@ -129,4 +129,23 @@ describe('WindowQueue', () => {
     expect(rest).toEqual([0, 2, 3, 4]);
     expect(tags).toEqual(['cb1', 'cb0', 'cb2', 'cb3', 'cb4']);
   });
+
+  it('removeAt(k) drops the k-th oldest window (the ones before it may be in a catch-up batch); at(k) reads any', () => {
+    const q = new WindowQueue<Error>();
+    const tags: string[] = [];
+    for (let i = 0; i < 6; i++) q.push(win(i), () => tags.push(`cb${i}`));
+    q.shift(); // the head is no longer slot 0
+    q.push(win(6), () => tags.push('cb6'));
+    expect([0, 1, 2, 3, 4, 5].map((k) => q.at(k)[0])).toEqual([1, 2, 3, 4, 5, 6]);
+    const into = new Float32Array(SILERO_WINDOW);
+    q.removeAt(3, into)?.(undefined, 0, into);
+    expect(into[0]).toBe(4);
+    expect(tags).toEqual(['cb4']);
+    const rest: number[] = [];
+    while (q.length > 0) {
+      rest.push(q.head()[0]!);
+      q.shift();
+    }
+    expect(rest).toEqual([1, 2, 3, 5, 6]);
+  });
 });
