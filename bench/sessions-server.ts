@@ -175,6 +175,8 @@ const threadFigures = (): { mainThreadBusyPercent: number; cpuUserPercent: numbe
   };
 };
 
+const vadThread = process.env['BENCH_VAD_THREAD'] === 'worker' ? 'worker' : process.env['BENCH_VAD_THREAD'] === 'main' ? 'main' : undefined;
+
 const server = new VoiceServer({
   port: 0,
   providers: {
@@ -186,8 +188,8 @@ const server = new VoiceServer({
     llm: new FakeLlm({ respond: () => [process.env['BENCH_REPLY'] ?? 'I am fine, thank you.'], tokenIntervalMs: 2 }),
     tts: new FakeTts({ sampleRate: 16_000, msPerWord: Number(process.env['BENCH_MS_PER_WORD'] ?? 150), chunkIntervalMs: 5 }),
   },
-  // BENCH_VAD_THREAD=main: the model scores batches on the event loop (the SharedVad default is a worker).
-  sharedVad: new (inboundOn ? ObservedVad : SharedVad)(process.env['BENCH_VAD_THREAD'] === 'main' ? { thread: 'main' } : {}),
+  // BENCH_VAD_THREAD=worker | main: where the model scores batches (default: the SharedVad default, main).
+  sharedVad: new (inboundOn ? ObservedVad : SharedVad)(vadThread === undefined ? {} : { thread: vadThread }),
   session: { limits: { maxSessions: 10_000, maxPerIp: 10_000, maxPerPrincipal: 10_000 } },
   maxMessagesPerSecond: 1_000,
   hooks: { onTurnEnd: () => void turns++ },

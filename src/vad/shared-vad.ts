@@ -10,9 +10,11 @@
  * (VadModel.runSteps: step s scores every stream's window s, continuing the state of step s − 1), so a
  * backlog is gone after one batch instead of growing by every batch that comes later than 32 ms.
  * The model the SharedVad loads itself computes on the main thread unless `thread: 'worker'` is
- * given (src/vad/worker-model.ts: a batch then never blocks the event loop). Not the default yet:
- * under tsx's loader (Node 20) the worker keeps a MessagePort of the parent referenced, so a
- * process that should end by itself (`examples/* --once`) never exits.
+ * given (src/vad/worker-model.ts: a batch then never blocks the event loop, and a process with an idle
+ * worker still ends by itself). Not the default: on the shared 2-core machine bench/sessions ran on,
+ * the worker scored windows sooner under load (VAD lag p50 ≈ 110 ms instead of 170–1000 ms at 200
+ * sessions) but did not make the main thread less busy (≈ 85–90 % either way: the per-batch
+ * postMessage and the second busy thread cost about what the inference did).
  *
  * Failure isolation: if a batch throws, each of its windows is retried alone; a stream whose window
  * still fails (or whose output is not finite) gets a `vad_inference_failed` error, its state and
