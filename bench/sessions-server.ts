@@ -177,17 +177,30 @@ const threadFigures = (): { mainThreadBusyPercent: number; cpuUserPercent: numbe
 
 const vadThread = process.env['BENCH_VAD_THREAD'] === 'worker' ? 'worker' : process.env['BENCH_VAD_THREAD'] === 'main' ? 'main' : undefined;
 
+// Instant providers: the first token and the first audio chunk come at once; the rest streams
+// faster than real time (LLM 500 tokens/s, TTS 100 ms of audio every 5 ms = 20× real time), as
+// fast real providers do. (A fake that produced a whole reply in one go would never yield to the
+// event loop and measure the fake, not the runtime.)
+const stt = new FakeStt({ recognize: () => 'hello there how are you today' });
+const llm = new FakeLlm({ respond: () => [process.env['BENCH_REPLY'] ?? 'I am fine, thank you.'], tokenIntervalMs: 2 });
+const tts = new FakeTts({ sampleRate: 16_000, msPerWord: Number(process.env['BENCH_MS_PER_WORD'] ?? 150), chunkIntervalMs: 5 });
+// The fakes keep a record of every call for tests (its requests with the whole history, a ledger
+// entry); the bench forgets the finished ones every few seconds, or the soak would measure them.
+const forget = setInterval(() => {
+  llm.requests.length = 0;
+  llm.calls.length = 0;
+  tts.texts.length = 0;
+  for (const ledger of [stt.ledger, llm.ledger, tts.ledger]) {
+    const open = ledger.open();
+    ledger.calls.length = 0;
+    ledger.calls.push(...open);
+  }
+}, 5_000);
+forget.unref();
+
 const server = new VoiceServer({
   port: 0,
-  providers: {
-    stt: new FakeStt({ recognize: () => 'hello there how are you today' }),
-    // Instant providers: the first token and the first audio chunk come at once; the rest streams
-    // faster than real time (LLM 500 tokens/s, TTS 100 ms of audio every 5 ms = 20× real time), as
-    // fast real providers do. (A fake that produced a whole reply in one go would never yield to the
-    // event loop and measure the fake, not the runtime.)
-    llm: new FakeLlm({ respond: () => [process.env['BENCH_REPLY'] ?? 'I am fine, thank you.'], tokenIntervalMs: 2 }),
-    tts: new FakeTts({ sampleRate: 16_000, msPerWord: Number(process.env['BENCH_MS_PER_WORD'] ?? 150), chunkIntervalMs: 5 }),
-  },
+  providers: { stt, llm, tts },
   // BENCH_VAD_THREAD=worker | main: where the model scores batches (default: the SharedVad default, main).
   sharedVad: new (inboundOn ? ObservedVad : SharedVad)(vadThread === undefined ? {} : { thread: vadThread }),
   session: { limits: { maxSessions: 10_000, maxPerIp: 10_000, maxPerPrincipal: 10_000 } },

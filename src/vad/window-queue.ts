@@ -1,9 +1,14 @@
 /**
  * A FIFO of 512-sample windows and their callbacks for one VAD stream: a ring over one contiguous
  * Float32Array that grows by doubling. Pushing copies the window into its slot; nothing is allocated
- * per window once the ring is large enough (a real-time stream needs 1–2 slots).
+ * per window once the ring is large enough (a real-time stream needs 1–2 slots). A ring that grew
+ * past {@link KEEP_SLOTS} for a backlog goes back to the small one once it is empty, so a stream
+ * that fell behind once (up to maxQueuePerStream windows, 2 MB) does not keep that memory for good.
  */
 import { SILERO_WINDOW } from './model.js';
+
+/** Slots an empty ring keeps (at 32 ms a window, 8 are a quarter second of backlog). */
+const KEEP_SLOTS = 8;
 
 export type WindowCallback<E> = ((error: E | undefined, probability: number, window: Float32Array) => void) | undefined;
 
@@ -56,6 +61,12 @@ export class WindowQueue<E> {
     this.#callbacks[this.#head] = undefined;
     this.#head = (this.#head + 1) % this.#views.length;
     this.#length--;
+    if (this.#length === 0 && this.#views.length > KEEP_SLOTS) this.#resize(KEEP_SLOTS);
+  }
+
+  /** Slots in the ring (for tests: it grows with a backlog and shrinks once drained). */
+  get capacity(): number {
+    return this.#views.length;
   }
 
   /** The `index`-th oldest window (0 = the head), valid until it is shifted. `index` < length. */
@@ -98,8 +109,12 @@ export class WindowQueue<E> {
   }
 
   #grow(): void {
+    this.#resize(this.#views.length * 2);
+  }
+
+  /** A new ring of `size` slots (≥ length) holding the queued windows from slot 0. */
+  #resize(size: number): void {
     const oldSize = this.#views.length;
-    const size = oldSize * 2;
     const samples = new Float32Array(size * SILERO_WINDOW);
     const callbacks: Array<WindowCallback<E>> = new Array<WindowCallback<E>>(size).fill(undefined);
     for (let k = 0; k < this.#length; k++) {
@@ -113,4 +128,3 @@ export class WindowQueue<E> {
     this.#head = 0;
   }
 }
-

@@ -130,6 +130,22 @@ describe('WindowQueue', () => {
     expect(tags).toEqual(['cb1', 'cb0', 'cb2', 'cb3', 'cb4']);
   });
 
+  it('a ring that grew for a backlog gives its memory back once drained, and keeps working', () => {
+    const q = new WindowQueue<Error>();
+    for (let i = 0; i < 100; i++) q.push(win(i), undefined);
+    expect(q.capacity).toBe(128);
+    const seen: number[] = [];
+    while (q.length > 0) {
+      seen.push(q.head()[0]!);
+      q.shift();
+    }
+    expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(q.capacity).toBe(8);
+    q.push(win(7), undefined);
+    expect(q.head()[0]).toBe(7);
+    expect(q.capacity).toBe(8);
+  });
+
   it('removeAt(k) drops the k-th oldest window (the ones before it may be in a catch-up batch); at(k) reads any', () => {
     const q = new WindowQueue<Error>();
     const tags: string[] = [];
