@@ -19,6 +19,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { FakeLlm, FakeStt, FakeTts } from '../src/providers/fake/index.js';
 import { VoiceServer } from '../src/server/index.js';
 import { WebRtcWorkerPool } from '../src/transport/webrtc-pool.js';
+import { SharedVad } from '../src/vad/shared-vad.js';
 import { ProcessMeter } from './process-meter.js';
 import { percentile } from './stats.js';
 import { PROBE_CHANNEL, report as mainReport, reset as mainReset, type ProbeReply, type ProbeReport, type ProbeRequest, type SentSpurtSummary } from './webrtc-probe.js';
@@ -32,6 +33,9 @@ const workersEnv = process.env['BENCH_WEBRTC_WORKERS'];
 const workers = workersEnv === undefined || workersEnv === '' ? availableParallelism() : Number(workersEnv);
 const pool = workers > 0 ? new WebRtcWorkerPool({ workers, preload: [new URL('./webrtc-probe.ts', import.meta.url)] }) : undefined;
 
+const vadThreadEnv = process.env['BENCH_VAD_THREAD'];
+const vadThread = vadThreadEnv === 'worker' || vadThreadEnv === 'main' ? vadThreadEnv : undefined;
+
 const meter = new ProcessMeter();
 let turns = 0;
 let interruptedTurns = 0;
@@ -44,6 +48,8 @@ const server = new VoiceServer({
     tts: new FakeTts({ sampleRate: 16_000, msPerWord: Number(process.env['BENCH_MS_PER_WORD'] ?? MS_PER_WORD) }),
   },
   webrtcHostAddresses: ['127.0.0.1'],
+  // BENCH_VAD_THREAD=worker | main: where the VAD model scores batches (unset: the server's default).
+  ...(vadThread === undefined ? {} : { sharedVad: new SharedVad({ thread: vadThread }) }),
   webrtc: pool === undefined ? { workers: 0 } : { pool },
   session: { limits: { maxSessions: 10_000, maxPerIp: 10_000, maxPerPrincipal: 10_000 } },
   maxMessagesPerSecond: 1_000,

@@ -28,7 +28,8 @@
  *
  *   npx tsx bench/webrtc.ts [N ...] [--webrtc-workers K] [--client-workers K]
  *       default N: 25 50 100 150; prints the curve and the highest N with every session clean
- *   BENCH_RUN_MS=27000 (speech phase per N), BENCH_DECODE=0 (skip Opus decoding on the clients),
+ *   BENCH_RUN_MS=27000 (speech phase per N), BENCH_SILENCE_MS=4500 (silence after each utterance),
+ *   BENCH_DECODE=0 (skip Opus decoding on the clients), BENCH_VAD_THREAD=worker|main (the server's VAD thread),
  *   BENCH_SERVER_PROF=dir (write a V8 .cpuprofile of the server's main thread per N into dir)
  */
 import { execSync, fork, type ChildProcess } from 'node:child_process';
@@ -50,7 +51,7 @@ const FRAME_SAMPLES = 960; // 20 ms at 48 kHz
 const FRAME_MS = 20;
 const RUN_MS = Number(process.env['BENCH_RUN_MS'] ?? 27_000);
 const DRAIN_MS = 5_000; // silence after the last utterance, so the last replies play out
-const SILENCE_MS = 4_500; // after each utterance: VAD hangover (480 ms) + the 3 s reply + margin
+const SILENCE_MS = Number(process.env['BENCH_SILENCE_MS'] ?? 4_500); // after each utterance: VAD hangover (480 ms) + the 3 s reply + margin
 const REPLY_TEXT = 'Sure, I can help with that. Your table for two is booked for tomorrow at seven, see you both then.';
 const MS_PER_WORD = 150;
 const REPLY_MS = REPLY_TEXT.split(/\s+/).length * MS_PER_WORD;
@@ -78,6 +79,8 @@ interface SessionResult {
   readonly expectedTurns: number;
   readonly repliesDone: number;
   readonly repliesInterrupted: number;
+  /** Replies the server paused because it heard the caller, then resumed (`interruption.false`). */
+  readonly falseInterruptions: number;
   readonly packets: number;
   readonly seqLost: number;
   readonly late: number;
@@ -184,6 +187,7 @@ async function worker(): Promise<void> {
     readonly spurts: ReceivedSpurt[] = [];
     repliesDone = 0;
     repliesInterrupted = 0;
+    falseInterruptions = 0;
 
     constructor(
       url: string,
@@ -195,6 +199,9 @@ async function worker(): Promise<void> {
         if (!this.measuring) return;
         if (m.interrupted) this.repliesInterrupted++;
         else this.repliesDone++;
+      });
+      this.client.on('message', (m) => {
+        if (this.measuring && m.type === 'interruption.false') this.falseInterruptions++;
       });
     }
 
@@ -327,6 +334,7 @@ async function worker(): Promise<void> {
         expectedTurns: this.expected,
         repliesDone: this.repliesDone,
         repliesInterrupted: this.repliesInterrupted,
+        falseInterruptions: this.falseInterruptions,
         packets: this.packets,
         seqLost: this.seqLost,
         late: this.late,
@@ -622,6 +630,7 @@ async function run(n: number, workerCount: number, webrtcWorkers: number | undef
   const expected = sessions.reduce((a, s) => a + s.expectedTurns, 0) + failed * expectedTurns(0, n);
   const done = sessions.reduce((a, s) => a + s.repliesDone, 0);
   const interrupted = sessions.reduce((a, s) => a + s.repliesInterrupted, 0);
+  const falseInterruptions = sessions.reduce((a, s) => a + s.falseInterruptions, 0);
 
   let sentPackets = 0;
   let receivedPackets = 0;
@@ -700,6 +709,7 @@ async function run(n: number, workerCount: number, webrtcWorkers: number | undef
     ['connect time s', connectS],
     ['turns done/expected (client reply.done)', `${done}/${expected}`],
     ['turns interrupted (barge-in by next utterance)', interrupted],
+    ['replies paused by caller speech, resumed', falseInterruptions],
     ['server turns ended (onTurnEnd)', stats.turns],
     ['server WebRTC worker threads', stats.webrtcWorkers],
     ['server CPU % (process, 1 core = 100)', stats.cpuPercent],
