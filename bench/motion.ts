@@ -1,190 +1,254 @@
 /**
- * Motion relay benchmark: N concurrent Motion links against the local Motion Server, each streaming
- * TTS-rate audio (24 kHz, 20 ms chunks, resampled to 16 kHz by the link) in real time.
+ * Motion relay benchmark: N avatar sessions end to end. Three processes on loopback, as deployed:
  *
- * Prints the relay latency added per envelope — from the envelope being read off the client socket
- * to the `motion.frames` event leaving the link actor — as p50/p99, and the keyframes per second
- * each link receives. Targets (docs/DESIGN): p99 < 2 ms, 25 fps sustained.
+ *   Motion Server (bench/motion-server.ts, forked) ──envelopes──▶ VoiceServer (this process:
+ *   sessions, Motion links, the relay) ──avatar.frames──▶ N WebSocket clients (bench/motion-clients.ts, forked)
  *
- *   npm run bench:motion               # 100 links, 20 s of streaming
- *   npm run bench:motion -- --links 20 --seconds 10
+ * Every session speaks one long reply whose TTS streams in real time (40 ms of 24 kHz audio every
+ * 40 ms, scheduled against its start), so the Motion Server animates it at 25 fps as it arrives.
  *
- * The Motion Server runs in a child process (as a hosted one would be elsewhere), started through
- * the same `runMotionServer(argv)` the `voxstate motion-server` command uses.
+ * Figures (a table; targets from DESIGN.md: relay p99 < 2 ms, 25 fps sustained):
+ * - `relay Motion Server → client`: from the Motion Server handing animation envelope k of a req_id
+ *   to its socket to the client's WebSocket receiving the avatar.frames that carries it. Both ends
+ *   read the system's monotonic clock (process.hrtime: CLOCK_MONOTONIC, shared by every process on
+ *   the machine) relative to one base this process hands out; the send times travel on a side channel
+ *   (bench-only wrappers in the child processes) and are joined by (req_id, k) after the run.
+ * - `in VoiceServer: Motion socket read → client ws.send`: what this process adds, from `ws` emitting
+ *   the Motion socket's message to the avatar.frames being handed to the client's socket (they happen
+ *   in one synchronous stretch; bench-only wrappers around `ws` time it). It contains the stretch the
+ *   earlier version of this bench reported — socket read → `motion.frames` out of the link actor.
+ * - avatar frames per second per session: envelopes received in each whole second of the window
+ *   (one keyframe each, the local server's default).
+ *
+ *   npm run bench:motion                         # 100 sessions, 20 s measured
+ *   npm run bench:motion -- --sessions 20 --seconds 10
  */
-import { spawn } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createActor, type Actor } from 'xstate';
-import { peekEnvelope } from '../src/motion/protocol/index.js';
-import { createMotionLinkActor, type MotionLinkLogic } from '../src/motion/link.js';
-import { percentile } from './stats.js';
+import { WebSocket } from 'ws';
+import type { TtsChunk, TtsOptions, TtsProvider } from '../src/providers/types.js';
+import { FakeLlm, FakeStt } from '../src/providers/fake/index.js';
+import { VoiceServer } from '../src/server/index.js';
+import { percentile, table } from './stats.js';
 
 const { values } = parseArgs({
   options: {
-    links: { type: 'string', default: '100' },
+    sessions: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '20' },
-    'reply-seconds': { type: 'string', default: '4' },
+    'warmup-seconds': { type: 'string', default: '3' },
   },
 });
-const LINKS = Number(values.links);
+const SESSIONS = Number(values.sessions);
 const SECONDS = Number(values.seconds);
-const REPLY_SECONDS = Number(values['reply-seconds']);
-const TTS_RATE = 24000;
-const CHUNK_MS = 20;
-const CHUNK = (TTS_RATE * CHUNK_MS) / 1000;
+const WARMUP = Number(values['warmup-seconds']);
+/** One reply outlasts the run, so every window of the measurement is inside a reply. */
+const REPLY_SECONDS = WARMUP + SECONDS + 5;
+const TTS_RATE = 24_000;
+const CHUNK_MS = 40;
 const API_KEY = 'bench-key';
+const BASE = process.hrtime.bigint();
+const now = (): number => Number(process.hrtime.bigint() - BASE) / 1e6;
 
-function write(line: string): void {
+function write(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** TTS-like audio: a voiced buzz under a syllable envelope, one reply long. */
-function reply(seconds: number): Int16Array {
-  const out = new Int16Array(Math.round(seconds * TTS_RATE));
+// ------------------------------------------------------------------------ a TTS that streams in real time
+
+/** Speech-like audio (a voiced buzz under a syllable envelope), made once: the bench's TTS costs nothing. */
+const SPEECH = (() => {
+  const out = new Int16Array(Math.round(REPLY_SECONDS * TTS_RATE));
   for (let i = 0; i < out.length; i += 1) {
     const t = i / TTS_RATE;
     out[i] = Math.round(10000 * Math.max(0, Math.sin(2 * Math.PI * 3.5 * t)) * Math.sin(2 * Math.PI * 150 * t));
   }
   return out;
+})();
+
+/** Streams SPEECH `CHUNK_MS` at a time, paced drift-free against its start (a streaming TTS). */
+class RealtimeTts implements TtsProvider {
+  readonly name = 'bench-realtime-tts';
+  async *synthesize(_text: string, options: TtsOptions): AsyncIterable<TtsChunk> {
+    const chunk = (TTS_RATE * CHUNK_MS) / 1000;
+    const start = performance.now();
+    for (let k = 0; (k + 1) * chunk <= SPEECH.length; k += 1) {
+      if (options.signal.aborted) return;
+      // A copy, as a provider hands over fresh buffers (the session may keep or transfer them).
+      yield { pcm: SPEECH.slice(k * chunk, (k + 1) * chunk), sampleRate: TTS_RATE };
+      const wait = start + (k + 1) * CHUNK_MS - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
 }
 
-async function startServerProcess(): Promise<{ ingress: string; console: string; stop: () => void }> {
-  const runUrl = new URL('../src/motion/local-server/run.ts', import.meta.url).href;
-  const code = `const m = await import(${JSON.stringify(runUrl)}); await m.runMotionServer(['--port', '0', '--api-key', ${JSON.stringify(API_KEY)}, '--app-id', 'bench'], { logger: undefined });`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
-    env: { ...process.env, VOXSTATE_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+// ------------------------------------------------------------- in this process: Motion read → client send
+
+// Bench-only: `ws` emits a Motion socket's message (a client-role socket here) and, in the same
+// synchronous stretch, the relay hands avatar.frames to the client's socket (a server-role one).
+const inProcess: number[] = [];
+let readAt: number | undefined;
+let measuringInProcess = false;
+const emit = WebSocket.prototype.emit;
+WebSocket.prototype.emit = function (this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
+  if (event !== 'message' || (this as unknown as { _isServer: boolean })._isServer) return emit.call(this, event, ...args);
+  readAt = performance.now();
+  try {
+    return emit.call(this, event, ...args);
+  } finally {
+    readAt = undefined;
+  }
+};
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
+  if (measuringInProcess && readAt !== undefined && typeof data === 'string' && data.startsWith('{"type":"avatar.frames"')) {
+    inProcess.push(performance.now() - readAt);
+  }
+  return (send as (...args: unknown[]) => void).call(this, data, ...rest);
+} as typeof WebSocket.prototype.send;
+
+// ------------------------------------------------------------------------------------ the processes
+
+function child(script: string, env: Record<string, string>): ChildProcess {
+  return fork(fileURLToPath(new URL(script, import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...env, BENCH_CLOCK_BASE: BASE.toString(), VOXSTATE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  let output = '';
-  const urls = await new Promise<{ ingress: string; console: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('motion server did not start')), 15_000);
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      output += chunk;
-      const ingress = /ingressEndpointUrl: (\S+)/.exec(output)?.[1];
-      const consoleUrl = /consoleEndpointUrl: (\S+)/.exec(output)?.[1];
-      if (ingress !== undefined && consoleUrl !== undefined) {
-        clearTimeout(timer);
-        resolve({ ingress, console: consoleUrl });
-      }
-    });
-    child.once('exit', (exitCode) => reject(new Error(`motion server exited (${exitCode})`)));
-  });
-  return { ...urls, stop: () => child.kill('SIGTERM') };
 }
+
+function nextMessage<T extends { type: string }>(proc: ChildProcess, type: string, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${type}' from a bench process within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (message: T): void => {
+      if (message.type !== type) return;
+      clearTimeout(timer);
+      proc.off('message', onMessage);
+      resolve(message);
+    };
+    proc.on('message', onMessage);
+    proc.once('exit', (code) => reject(new Error(`a bench process exited (${code}) before '${type}'`)));
+  });
+}
+
+interface Sent {
+  readonly type: 'sent';
+  readonly reqIds: string[];
+  readonly times: number[][];
+}
+interface Received {
+  readonly type: 'received';
+  readonly sessions: { conversations: string[]; times: number[][]; buckets: number[]; errors: number }[];
+}
+
+function stats(values: number[]): { n: number; p50: number; p99: number; max: number } {
+  const sorted = Float64Array.from(values).sort();
+  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN };
+}
+
+const ms = (value: number): string => (Number.isFinite(value) ? `${value.toFixed(3)} ms` : 'n/a');
 
 async function main(): Promise<void> {
-  const server = await startServerProcess();
-  const logic = createMotionLinkActor({
-    apiKey: API_KEY,
-    appId: 'bench',
-    avatarId: 'bench-avatar',
-    consoleEndpointUrl: server.console,
-    ingressEndpointUrl: server.ingress,
-    sampleRate: 16000,
+  const motionProcess = child('./motion-server.ts', { BENCH_MOTION_KEY: API_KEY });
+  const motion = await nextMessage<{ type: 'listening'; consoleEndpointUrl: string; ingressEndpointUrl: string }>(motionProcess, 'listening', 30_000);
+
+  const server = new VoiceServer({
+    port: 0,
+    host: '127.0.0.1',
+    vad: false,
+    providers: { stt: new FakeStt({ recognize: () => '' }), llm: new FakeLlm({ respond: () => ['Let me tell you a long story.'] }), tts: new RealtimeTts() },
+    session: { limits: { maxPerIp: SESSIONS, maxSessions: SESSIONS + 10 } },
+    motion: {
+      apiKey: API_KEY,
+      appId: 'bench',
+      avatarId: 'bench-avatar',
+      consoleEndpointUrl: motion.consoleEndpointUrl,
+      ingressEndpointUrl: motion.ingressEndpointUrl,
+      sampleRate: 16000,
+    },
   });
-  const latencies = new Float64Array(LINKS * SECONDS * 30);
-  let latencyCount = 0;
-  const keyframes = new Array<number>(LINKS).fill(0);
-  /** keyframes received per link per wall-clock second of the streaming window. */
-  const buckets: number[][] = Array.from({ length: LINKS }, () => new Array<number>(SECONDS + 2).fill(0));
-  let measuring = false;
-  let streamStart = 0;
-  const actors: Array<Actor<MotionLinkLogic>> = [];
-  let ready = 0;
-  let errors = 0;
+  const { url } = await server.start();
 
-  for (let i = 0; i < LINKS; i += 1) {
-    const actor = createActor(logic, { input: {} });
-    actor.on('motion.frames', (event) => {
-      const now = performance.now();
-      if (!measuring) return;
-      if (latencyCount < latencies.length) latencies[latencyCount++] = now - event.receivedAt;
-      let count = 0;
-      for (const frame of event.frames) count += peekEnvelope(frame).animation?.keyframeCount ?? 0;
-      keyframes[i] = (keyframes[i] ?? 0) + count;
-      const bucket = buckets[i];
-      const second = Math.floor((now - streamStart) / 1000);
-      if (bucket !== undefined && second >= 0 && second < bucket.length) bucket[second] = (bucket[second] ?? 0) + count;
-    });
-    actor.on('motion.error', () => (errors += 1));
-    actors.push(actor);
-  }
-  const connectStart = performance.now();
-  for (const actor of actors) actor.start();
-  await new Promise<void>((resolve, reject) => {
-    const check = setInterval(() => {
-      ready = actors.filter((a) => a.getSnapshot().matches({ live: 'ready' })).length;
-      if (ready === LINKS) {
-        clearInterval(check);
-        resolve();
-      } else if (performance.now() - connectStart > 20_000) {
-        clearInterval(check);
-        reject(new Error(`only ${ready}/${LINKS} links ready after 20 s`));
-      }
-    }, 20);
-  });
-  write(`motion bench: ${LINKS} links ready in ${(performance.now() - connectStart).toFixed(0)} ms; streaming ${SECONDS} s of 24 kHz TTS audio each in ${CHUNK_MS} ms chunks (replies of ${REPLY_SECONDS} s)`);
+  const started = performance.now();
+  const clients = child('./motion-clients.ts', { BENCH_URL: url, BENCH_SESSIONS: String(SESSIONS) });
+  await nextMessage(clients, 'ready', 60_000);
+  write(
+    `motion bench: ${SESSIONS} sessions ready in ${(performance.now() - started).toFixed(0)} ms; each speaks one reply of ` +
+      `real-time 24 kHz TTS in ${CHUNK_MS} ms chunks; ${WARMUP} s warm-up, then ${SECONDS} s measured`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, WARMUP * 1000));
 
-  const audio = reply(REPLY_SECONDS);
-  // Warm-up (JIT, first-use code generation in protobufjs, resampler state): one short reply per link.
-  for (const actor of actors) actor.send({ type: 'motion.audio', pcm: audio.subarray(0, TTS_RATE / 2), sampleRate: TTS_RATE, end: true });
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  measuring = true;
-
-  // Drift-free real-time pacing: each link is due chunk k at start + offset + k × 20 ms.
-  const chunksPerReply = Math.ceil(audio.length / CHUNK);
-  const totalChunks = Math.round((SECONDS * 1000) / CHUNK_MS);
-  const sent = new Array<number>(LINKS).fill(0);
-  const offsets = Array.from({ length: LINKS }, (_, i) => (i * CHUNK_MS) / LINKS);
-  streamStart = performance.now();
-  let maxLag = 0;
+  const from = now();
+  measuringInProcess = true;
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
-  await new Promise<void>((resolve) => {
-    const tick = (): void => {
-      const elapsed = performance.now() - streamStart;
-      let done = true;
-      for (let i = 0; i < LINKS; i += 1) {
-        const actor = actors[i];
-        if (actor === undefined) continue;
-        const due = Math.min(totalChunks, Math.floor((elapsed - (offsets[i] ?? 0)) / CHUNK_MS) + 1);
-        while ((sent[i] ?? 0) < due) {
-          const k = sent[i] ?? 0;
-          maxLag = Math.max(maxLag, elapsed - ((offsets[i] ?? 0) + k * CHUNK_MS));
-          const inReply = k % chunksPerReply;
-          const end = inReply === chunksPerReply - 1 || k === totalChunks - 1;
-          actor.send({ type: 'motion.audio', pcm: audio.subarray(inReply * CHUNK, (inReply + 1) * CHUNK), sampleRate: TTS_RATE, end });
-          sent[i] = k + 1;
-        }
-        if ((sent[i] ?? 0) < totalChunks) done = false;
-      }
-      if (done) resolve();
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-  await new Promise((resolve) => setTimeout(resolve, 500)); // let the last envelopes arrive
-
-  const sorted = latencies.slice(0, latencyCount).sort();
-  // Sustained rate: every full second of the streaming window except the first and the last.
-  const steady = buckets.flatMap((bucket) => bucket.slice(1, SECONDS - 1));
-  const fpsSorted = Float64Array.from(steady).sort();
-  const expected = SECONDS * 25;
-  write(`envelopes relayed: ${latencyCount} (${(latencyCount / LINKS).toFixed(0)} per link; ${expected} keyframes of audio time expected per link)`);
-  write(`relay latency per envelope (socket read → motion.frames): p50 ${(percentile(sorted, 50) * 1000).toFixed(1)} µs, p99 ${(percentile(sorted, 99) * 1000).toFixed(1)} µs, max ${((sorted.at(-1) ?? 0) * 1000).toFixed(1)} µs  (target p99 < 2 ms)`);
-  write(
-    `keyframes per second per link (each 1 s window of each link, ${fpsSorted.length} windows): min ${fpsSorted[0] ?? 0}, p1 ${percentile(fpsSorted, 1)}, median ${percentile(fpsSorted, 50)}, max ${fpsSorted.at(-1) ?? 0}  (target 25 sustained)`,
-  );
+  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+  const to = now();
+  measuringInProcess = false;
   loopDelay.disable();
-  write(`client event loop delay: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
-  write(`keyframes received per link: min ${Math.min(...keyframes)}, max ${Math.max(...keyframes)}; worst send lag ${maxLag.toFixed(1)} ms; motion.error events ${errors}`);
 
-  for (const actor of actors) actor.send({ type: 'motion.close' });
-  server.stop();
+  clients.send({ type: 'stop' });
+  const received = await nextMessage<Received>(clients, 'received', 30_000);
+  motionProcess.send({ type: 'collect' });
+  const sent = await nextMessage<Sent>(motionProcess, 'sent', 30_000);
+
+  // Join (req_id, k): the Motion Server's send time and the client's receive time of envelope k.
+  const sentBy = new Map<string, number[]>();
+  sent.reqIds.forEach((reqId, i) => sentBy.set(reqId, sent.times[i] ?? []));
+  const relay: number[] = [];
+  let unmatched = 0;
+  for (const session of received.sessions) {
+    session.conversations.forEach((conversationId, i) => {
+      const arrivals = session.times[i] ?? [];
+      const departures = sentBy.get(conversationId);
+      if (departures === undefined) {
+        unmatched += arrivals.length;
+        return;
+      }
+      for (let k = 0; k < arrivals.length; k += 1) {
+        const departed = departures[k];
+        const arrived = arrivals[k] as number;
+        if (departed === undefined) unmatched += 1;
+        else if (departed >= from && departed <= to) relay.push(arrived - departed);
+      }
+    });
+  }
+  // Whole seconds inside the window, per session.
+  const firstSecond = Math.ceil(from / 1000);
+  const lastSecond = Math.floor(to / 1000); // exclusive
+  const fps: number[] = [];
+  for (const session of received.sessions) for (let s = firstSecond; s < lastSecond; s += 1) fps.push(session.buckets[s] ?? 0);
+  const fpsSorted = Float64Array.from(fps).sort();
+  const errors = received.sessions.reduce((n, s) => n + s.errors, 0);
+
+  const r = stats(relay);
+  const p = stats(inProcess);
+  write();
+  write(
+    table(
+      ['figure', 'samples', 'p50', 'p99', 'max', 'target'],
+      [
+        ['relay Motion Server → client (socket write → client WebSocket receive)', r.n, ms(r.p50), ms(r.p99), ms(r.max), 'p99 < 2 ms'],
+        ['in VoiceServer: Motion socket read → avatar.frames ws.send (incl. link-internal read → motion.frames)', p.n, ms(p.p50), ms(p.p99), ms(p.max), '—'],
+      ],
+    ),
+  );
+  write();
+  write(
+    table(
+      ['avatar frames per second per session', 'windows', 'min', 'p1', 'median', 'max', 'target'],
+      [['1 s windows inside the measured run', fpsSorted.length, fpsSorted[0] ?? 0, percentile(fpsSorted, 1), percentile(fpsSorted, 50), fpsSorted.at(-1) ?? 0, '25 sustained']],
+    ),
+  );
+  write();
+  write(
+    `VoiceServer event-loop delay: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, ` +
+      `max ${(loopDelay.max / 1e6).toFixed(1)} ms; envelopes not matched to a send: ${unmatched}; error messages to clients: ${errors}`,
+  );
+
+  motionProcess.send({ type: 'stop' });
+  await server.stop();
 }
 
 await main();

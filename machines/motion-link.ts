@@ -6,6 +6,11 @@
  *   live.* ── connection.lost (fatal, or attempts used up) ──▶ failed
  *   any ── motion.close ──▶ closed
  *
+ * Barge-in follows the Server SDK's rule by mode (the `sendsClientInterrupt` guard, provided from
+ * the link's `interruptMode`): in egress mode the connection sends CLIENT_INTERRUPT for the last
+ * req_id; on voxstate's own transport it ends the request (its end-of-request) instead. Either way
+ * frames of that request are dropped from then on and the parent hears `motion.interrupted`.
+ *
  * Pure: the socket lives in the `connection` actor (a fromCallback the session provides — see
  * src/motion/link.ts). Leaving `live` stops that actor, and re-entering it opens a fresh connection
  * (the protocol has no resume). Everything the parent needs is sent to it (and `emit`ted, so a
@@ -30,8 +35,23 @@ export interface MotionCloseCommand {
 /** What the link accepts from its parent. */
 export type MotionLinkCommand = MotionAudioCommand | MotionInterruptCommand | MotionCloseCommand;
 
+/**
+ * How a barge-in reaches the Motion Server: `client_interrupt` sends CLIENT_INTERRUPT for the last
+ * req_id (the SDK, egress mode); `end_request` stops sending and ends the request with its
+ * end-of-request message (the SDK, own transport).
+ */
+export type MotionInterruptVia = 'client_interrupt' | 'end_request';
+
+/** Audio formats of the Motion protocol (ClientConfigureSession.audio_format). */
+export type MotionAudioFormat = 'pcm_s16le' | 'ogg_opus';
+
+export interface ConnectionInterruptCommand {
+  readonly type: 'connection.interrupt';
+  readonly via: MotionInterruptVia;
+}
+
 /** What the `connection` actor receives (forwarded by the link). */
-export type ConnectionCommand = MotionAudioCommand | MotionInterruptCommand;
+export type ConnectionCommand = MotionAudioCommand | ConnectionInterruptCommand;
 
 /** What the `connection` actor reports (sendBack). */
 export type ConnectionEvent =
@@ -48,6 +68,9 @@ export type ConnectionEvent =
       readonly conversationId: string;
       readonly pcm: Int16Array;
       readonly sampleRate: number;
+      /** The bytes sent in CLIENT_AUDIO_INPUT: PCM16LE, or the Ogg Opus pages. */
+      readonly audio: Uint8Array;
+      readonly format: MotionAudioFormat;
       readonly isLast: boolean;
     }
   /** No request outstanding any more. */
@@ -76,11 +99,15 @@ export type MotionLinkOutput =
       readonly receivedAt: number;
     }
   | {
-      /** The audio as sent to the Motion Server (resampled), for the client feed's avatar.audio. */
+      /** The audio as sent to the Motion Server, for the client feed's avatar.audio. */
       readonly type: 'motion.audio';
       readonly conversationId: string;
+      /** The speech at the link's rate (resampled), before any encoding. */
       readonly pcm: Int16Array;
       readonly sampleRate: number;
+      /** The bytes as sent: PCM16LE, or with `ogg_opus` the next pages of the request's Ogg stream. */
+      readonly audio: Uint8Array;
+      readonly format: MotionAudioFormat;
       readonly isLast: boolean;
     }
   | { readonly type: 'motion.interrupted' }
@@ -142,7 +169,9 @@ export const motionLinkMachine = setup({
       if (parent !== undefined && context.notifyParent) enqueue.sendParent(params);
       enqueue.emit(params);
     }),
-    forward: sendTo('connection', ({ event }) => event as ConnectionCommand),
+    forward: sendTo('connection', ({ event }) => event as MotionAudioCommand),
+    sendClientInterrupt: sendTo('connection', { type: 'connection.interrupt', via: 'client_interrupt' } satisfies ConnectionInterruptCommand),
+    endRequest: sendTo('connection', { type: 'connection.interrupt', via: 'end_request' } satisfies ConnectionInterruptCommand),
     resetAttempts: assign({ attempt: 0 }),
     countAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
     rememberError: assign({ lastError: (_, params: { error: Error }) => params.error }),
@@ -150,6 +179,9 @@ export const motionLinkMachine = setup({
   guards: {
     canReconnect: ({ context }, params: { retryable: boolean }) => params.retryable && context.attempt < context.policy.maxAttempts,
     stillStreaming: (_, params: { streaming: boolean }) => params.streaming,
+    // Placeholder: own transport, where the SDK ends the request. src/motion/link.ts provides the
+    // rule from `interruptMode` (CLIENT_INTERRUPT in egress mode by default).
+    sendsClientInterrupt: (_, _params: undefined) => false,
   },
   delays: {
     reconnectDelay: ({ context }) => backoffDelay(context.attempt, context.policy),
@@ -215,6 +247,8 @@ export const motionLinkMachine = setup({
               conversationId: event.conversationId,
               pcm: event.pcm,
               sampleRate: event.sampleRate,
+              audio: event.audio,
+              format: event.format,
               isLast: event.isLast,
             }),
           },
@@ -241,7 +275,10 @@ export const motionLinkMachine = setup({
           on: {
             'motion.audio': { actions: 'forward' },
             'connection.idle': { target: 'ready' },
-            'motion.interrupt': { target: 'interrupting', actions: 'forward' },
+            'motion.interrupt': [
+              { guard: 'sendsClientInterrupt', target: 'interrupting', actions: 'sendClientInterrupt' },
+              { target: 'interrupting', actions: 'endRequest' },
+            ],
           },
         },
         interrupting: {

@@ -11,6 +11,8 @@ export const OPUS_SAMPLE_RATES = [8000, 12000, 16000, 24000, 48000] as const;
 export type OpusSampleRate = (typeof OPUS_SAMPLE_RATES)[number];
 
 const FRAME_MS = [2.5, 5, 10, 20, 40, 60];
+/** opus_defines.h; @evan/opus has the getter, but its typings misspell it. */
+const OPUS_GET_LOOKAHEAD = 4027;
 
 export interface OpusOptions {
   readonly sampleRate?: OpusSampleRate;
@@ -43,6 +45,16 @@ export class OpusEncoder {
     this.channels = channels;
     this.#encoder = new Encoder({ sample_rate: sampleRate, channels, application: options.application ?? 'voip' });
     this.#encoder.bitrate = options.bitrate ?? 32_000;
+  }
+
+  /**
+   * The encoder's look-ahead in samples at `sampleRate` (OPUS_GET_LOOKAHEAD): how much a decoder's
+   * output lags its input. Ogg Opus stores it as the stream's pre-skip.
+   */
+  get lookahead(): number {
+    const encoder = this.#encoder;
+    if (encoder === undefined) throw new AudioFormatError('audio_invalid_format', 'Opus encoder is closed');
+    return encoder.ctl(OPUS_GET_LOOKAHEAD);
   }
 
   /** Encodes one frame of interleaved PCM16 into one Opus packet. */

@@ -137,27 +137,31 @@ export function closeError(code: number, reason: string, phase: MotionPhase): Mo
   }
 }
 
-/** The documented refusals of the WebSocket upgrade: 401 expired, 400 invalid, 404 app/avatar, 402 billing. */
+/**
+ * A refused WebSocket upgrade, by its HTTP status: 401 expired, 400 invalid token, 404 app or avatar
+ * (the body says which), 402 billing. A 400 or 404 whose body names none of those (a proxy's page,
+ * a wrong ingress path) is `upgrade_refused` with its status, not a guess at a token or app problem.
+ */
 export function upgradeError(status: number, body: string): MotionError {
   const facts = { phase: 'connect', status } as const;
+  const refused = (retryable: boolean): MotionError =>
+    new MotionError(`Motion Server refused the WebSocket upgrade (HTTP ${status})`, { ...facts, reason: 'upgrade_refused', retryable });
   switch (status) {
     case 401:
       // A fresh token is fetched for every connection attempt, so an expired one is worth one more try.
       return new MotionError('Motion Server refused the session token: expired (401)', { ...facts, reason: 'token_expired', retryable: true });
     case 400:
-      return new MotionError('Motion Server refused the session token: invalid (400)', { ...facts, reason: 'token_invalid', retryable: false });
+      return /token|session.?key/i.test(body)
+        ? new MotionError('Motion Server refused the session token: invalid (400)', { ...facts, reason: 'token_invalid', retryable: false })
+        : refused(false);
     case 404:
-      return /avatar/i.test(body)
-        ? new MotionError('Motion Server: avatar not found (404)', { ...facts, reason: 'avatar_not_found', retryable: false })
-        : new MotionError('Motion Server: app not recognized (404)', { ...facts, reason: 'app_unrecognized', retryable: false });
+      if (/avatar/i.test(body)) return new MotionError('Motion Server: avatar not found (404)', { ...facts, reason: 'avatar_not_found', retryable: false });
+      if (/\bapp/i.test(body)) return new MotionError('Motion Server: app not recognized (404)', { ...facts, reason: 'app_unrecognized', retryable: false });
+      return refused(false);
     case 402:
       return new MotionError('Motion Server: billing required (402)', { ...facts, reason: 'billing_required', retryable: false });
     default:
-      return new MotionError(`Motion Server refused the WebSocket upgrade (${status})`, {
-        ...facts,
-        reason: 'upgrade_refused',
-        retryable: status >= 500 || status === 429,
-      });
+      return refused(status >= 500 || status === 429);
   }
 }
 

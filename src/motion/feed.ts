@@ -1,7 +1,8 @@
 /**
  * The client feed: what a voxstate server relays to an AvatarKit client, as pure functions.
  *
- *   avatar.audio      { audio: base64 PCM16LE mono, isLast, conversationId }
+ *   avatar.audio      { audio: base64 of the bytes sent to the Motion Server (PCM16LE mono, or
+ *                       Ogg Opus pages), isLast, conversationId }
  *   avatar.frames     { frames: [base64 envelope], isLast, conversationId }
  *   avatar.interrupt  { reason }
  *
@@ -55,8 +56,18 @@ export function pcmToBase64(pcm: Int16Array): string {
   return base64(bytes);
 }
 
-export function avatarAudio(input: { readonly pcm: Int16Array; readonly isLast: boolean; readonly conversationId: string }): AvatarAudioMessage {
-  return { type: 'avatar.audio', audio: pcmToBase64(input.pcm), isLast: input.isLast, conversationId: input.conversationId };
+/**
+ * `audio`, when given, is the bytes exactly as the link sent them to the Motion Server (PCM16LE, or
+ * the Ogg Opus pages with `audioFormat: 'ogg_opus'`); otherwise `pcm` is sent as PCM16LE.
+ */
+export function avatarAudio(input: {
+  readonly pcm: Int16Array;
+  readonly audio?: Uint8Array;
+  readonly isLast: boolean;
+  readonly conversationId: string;
+}): AvatarAudioMessage {
+  const audio = input.audio === undefined ? pcmToBase64(input.pcm) : base64(input.audio);
+  return { type: 'avatar.audio', audio, isLast: input.isLast, conversationId: input.conversationId };
 }
 
 export function avatarFrames(input: {

@@ -56,7 +56,7 @@ describe('endpoints and ids', () => {
       consoleUrl: 'http://127.0.0.1:1/v1/console',
       ingressUrl: 'ws://127.0.0.1:1/v2/driveningress',
     });
-    expect(() => resolveEndpoints({ ingressEndpointUrl: 'http://127.0.0.1:1/x' })).toThrow(ConfigError);
+    expect(() => resolveEndpoints({ ingressEndpointUrl: 'ftp://127.0.0.1:1/x' })).toThrow(ConfigError);
     expect(() => resolveEndpoints({ region: 'US West' })).toThrow(ConfigError);
   });
 

@@ -51,7 +51,7 @@ const samples: MotionMessage[] = [
     extraParams: {},
     egress: { type: 'agora', channelName: 'ch', token: 't', uid: 42, publisherId: 'p' },
   },
-  { type: 'server.confirmSession', connectionId: 'conn_1', capabilities: ['flame', 'x'] },
+  { type: 'server.confirmSession', connectionId: 'conn_1' },
   { type: 'client.audioInput', reqId: '20250101120000_abcdefghijkl', end: false, audio: new Uint8Array([1, 2, 3, 4]) },
   {
     type: 'client.audioInput',

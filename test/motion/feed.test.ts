@@ -26,7 +26,14 @@ describe('client feed', () => {
     expect(feedFromMotion({ type: 'motion.interrupted' }, 'user_speech')).toEqual({ type: 'avatar.interrupt', reason: 'user_speech' });
     expect(feedFromMotion({ type: 'motion.state', state: 'ready' })).toBeUndefined();
     expect(feedFromMotion({ type: 'motion.error', error: new Error('x'), fatal: false })).toBeUndefined();
-    expect(feedFromMotion({ type: 'motion.audio', conversationId: 'c', pcm: Int16Array.of(1), sampleRate: 16000, isLast: true })).toMatchObject({ type: 'avatar.audio', conversationId: 'c' });
+    expect(
+      feedFromMotion({ type: 'motion.audio', conversationId: 'c', pcm: Int16Array.of(1), sampleRate: 16000, audio: Uint8Array.of(1, 0), format: 'pcm_s16le', isLast: true }),
+    ).toMatchObject({ type: 'avatar.audio', conversationId: 'c', audio: 'AQA=' });
+    // With ogg_opus the feed carries the Ogg bytes as sent, not the PCM they were encoded from.
+    const ogg = Uint8Array.from(Buffer.from('OggS\0\x02', 'latin1'));
+    expect(
+      feedFromMotion({ type: 'motion.audio', conversationId: 'c', pcm: Int16Array.of(1, 2, 3), sampleRate: 16000, audio: ogg, format: 'ogg_opus', isLast: false }),
+    ).toEqual({ type: 'avatar.audio', audio: Buffer.from(ogg).toString('base64'), isLast: false, conversationId: 'c' });
   });
 });
 

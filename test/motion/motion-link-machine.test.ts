@@ -75,10 +75,11 @@ describe('machines/motion-link', () => {
     const { connections, emitted } = start();
     const envelope = new Uint8Array([8, 5]);
     connections.latest().sendBack({ type: 'connection.frames', conversationId: 'r1', frames: [envelope], isLast: false, receivedAt: 1 });
-    connections.latest().sendBack({ type: 'connection.audio', conversationId: 'r1', pcm: new Int16Array(2), sampleRate: 16000, isLast: true });
+    const bytes = new Uint8Array(4);
+    connections.latest().sendBack({ type: 'connection.audio', conversationId: 'r1', pcm: new Int16Array(2), sampleRate: 16000, audio: bytes, format: 'pcm_s16le', isLast: true });
     expect(emitted.filter((e) => e.type !== 'motion.state')).toEqual([
       { type: 'motion.frames', conversationId: 'r1', frames: [envelope], isLast: false, receivedAt: 1 },
-      { type: 'motion.audio', conversationId: 'r1', pcm: new Int16Array(2), sampleRate: 16000, isLast: true },
+      { type: 'motion.audio', conversationId: 'r1', pcm: new Int16Array(2), sampleRate: 16000, audio: bytes, format: 'pcm_s16le', isLast: true },
     ]);
   });
 
@@ -88,7 +89,8 @@ describe('machines/motion-link', () => {
     actor.send(audio());
     actor.send({ type: 'motion.interrupt' });
     expect(actor.getSnapshot().matches({ live: 'interrupting' })).toBe(true);
-    expect(connections.latest().received.at(-1)).toEqual({ type: 'motion.interrupt' });
+    // Own transport (the machine's default rule): the request is ended, not interrupted.
+    expect(connections.latest().received.at(-1)).toEqual({ type: 'connection.interrupt', via: 'end_request' });
     expect(emitted.some((e) => e.type === 'motion.interrupted')).toBe(false);
     connections.latest().sendBack({ type: 'connection.interrupted', streaming: false });
     expect(actor.getSnapshot().matches({ live: 'ready' })).toBe(true);
@@ -101,9 +103,21 @@ describe('machines/motion-link', () => {
     actor.send(audio());
     actor.send({ type: 'motion.interrupt' });
     actor.send(audio());
-    expect(connections.latest().received.map((c) => c.type)).toEqual(['motion.audio', 'motion.interrupt', 'motion.audio']);
+    expect(connections.latest().received.map((c) => c.type)).toEqual(['motion.audio', 'connection.interrupt', 'motion.audio']);
     connections.latest().sendBack({ type: 'connection.interrupted', streaming: true });
     expect(actor.getSnapshot().matches({ live: 'streaming' })).toBe(true);
+  });
+
+  it('with sendsClientInterrupt (egress mode) motion.interrupt asks the connection for CLIENT_INTERRUPT', () => {
+    const connections = fakeConnections();
+    const actor = createActor(motionLinkMachine.provide({ actors: { connection: connections.logic }, guards: { sendsClientInterrupt: () => true } }), { input: {} });
+    actor.start();
+    connections.latest().sendBack({ type: 'connection.ready', connectionId: 'c1' });
+    actor.send(audio());
+    actor.send({ type: 'motion.interrupt' });
+    expect(connections.latest().received.at(-1)).toEqual({ type: 'connection.interrupt', via: 'client_interrupt' });
+    expect(actor.getSnapshot().matches({ live: 'interrupting' })).toBe(true);
+    actor.stop();
   });
 
   it('motion.interrupt with nothing streaming is acknowledged at once', () => {

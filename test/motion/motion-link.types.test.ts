@@ -11,6 +11,10 @@ describe('motion-link event types', () => {
     actor.send({ type: 'motion.audio', pcm: new Float32Array(1), sampleRate: 16000, end: false });
     // @ts-expect-error unknown event type
     actor.send({ type: 'motion.pause' });
+    // @ts-expect-error how a barge-in goes on the wire is the link's rule (interruptMode), not the parent's
+    actor.send({ type: 'connection.interrupt', via: 'client_interrupt' });
+    // @ts-expect-error motion.interrupt takes no wire choice either
+    actor.send({ type: 'motion.interrupt', via: 'end_request' });
     actor.send({ type: 'motion.audio', pcm: new Int16Array(1), sampleRate: 16000, end: true });
     expect(actor.getSnapshot().status).toBe('active');
   });

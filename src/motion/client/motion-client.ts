@@ -3,23 +3,23 @@
  *
  * connect() = token exchange + WebSocket upgrade + configure/confirm, settled by exactly one of
  * confirm, server error, close, refusal or timeout. After that: sendAudio() under one req_id per
- * reply, interrupt(), close(). Animation envelopes come out as the bytes received, plus the few
- * header fields a relay needs; envelopes of a req_id this client no longer streams are dropped and
+ * reply, interrupt() or endRequest() on barge-in, close(). Animation envelopes come out as the
+ * bytes received, plus the few header fields a relay needs; envelopes of a req_id this client no longer streams are dropped and
  * counted. Every close is reported once, as a typed MotionError carrying the retry decision.
+ *
+ * Opening the connection (region, token, upgrade, configure/confirm) lives in handshake.ts; this
+ * file holds the confirmed connection: request streaming, barge-in, incoming envelopes, close.
  */
 import { endianness } from 'node:os';
-import { performance } from 'node:perf_hooks';
-import { WebSocket, type RawData } from 'ws';
-import type { IncomingMessage } from 'node:http';
-import type { ClientRequest } from 'node:http';
+import { WebSocket } from 'ws';
 import { ConfigError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
-import { closeError, MotionError, serverErrorRetryable, upgradeError } from '../errors.js';
+import { MotionError, serverErrorRetryable } from '../errors.js';
 import { decodeMessage, encodeMessage, MESSAGE_TYPE, peekEnvelope } from '../protocol/codec.js';
-import { MOTION_SAMPLE_RATES, SERVER_ERROR_CODES, type EgressConfig, type MotionSampleRate } from '../protocol/types.js';
-import { resolveEndpoints, type EndpointOptions } from './endpoints.js';
+import { MOTION_SAMPLE_RATES, type AudioFormat, type EgressConfig, type MotionSampleRate } from '../protocol/types.js';
+import { AUTO_REGION, DEFAULT_REGION, resolveEndpoints, type EndpointOptions } from './endpoints.js';
+import { prepareConnection, startHandshake } from './handshake.js';
 import { newReqId } from './req-id.js';
-import { fetchSessionToken } from './token.js';
 
 export interface MotionClientOptions extends EndpointOptions {
   readonly apiKey: string;
@@ -29,6 +29,11 @@ export interface MotionClientOptions extends EndpointOptions {
   readonly useQueryAuth?: boolean;
   /** Rate of the PCM passed to sendAudio. Default 16000. */
   readonly sampleRate?: MotionSampleRate;
+  /**
+   * What `sendAudio` carries, announced in configure: `pcm_s16le` (default) or `ogg_opus` (one Ogg
+   * Opus stream per req_id; needs a sampleRate Opus encodes: 8000, 16000, 24000 or 48000).
+   */
+  readonly audioFormat?: AudioFormat;
   readonly bitrate?: number;
   /** Have the Motion Server publish to a LiveKit room or Agora channel itself. */
   readonly egress?: EgressConfig;
@@ -39,13 +44,16 @@ export interface MotionClientOptions extends EndpointOptions {
   readonly tokenTtlSeconds?: number;
   /** Largest envelope accepted from the server. Default 4 MiB. */
   readonly maxPayload?: number;
+  /** Where `region: 'auto'` asks for the app's region. Default `https://global.spatialwalk.top/bootstrap`. */
+  readonly regionBootstrapUrl?: string;
+  /** How long the region bootstrap may take before `us-west` is used. Default 5000 ms. */
+  readonly regionBootstrapTimeoutMs?: number;
   readonly fetch?: typeof fetch;
   readonly logger?: Logger;
 }
 
 export interface MotionConfirm {
   readonly connectionId: string;
-  readonly capabilities: readonly string[];
 }
 
 /** One animation envelope as received. `bytes` are relayed unchanged (unknown fields included). */
@@ -89,11 +97,6 @@ function pcmBytes(pcm: Int16Array): Uint8Array {
   return out;
 }
 
-function rawBytes(data: RawData): Uint8Array {
-  const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-
 export class MotionClient {
   readonly #options: MotionClientOptions;
   readonly #log: Logger;
@@ -108,6 +111,8 @@ export class MotionClient {
   #connectionId = '';
   /** req_id the next sendAudio continues; undefined after `end` or an interrupt. */
   #currentReqId: string | undefined;
+  /** The req_id sendAudio used last (what the SDK's interrupt names). */
+  #lastReqId: string | undefined;
   /** req_ids whose animation is still expected (sent, not ended by the server, not interrupted). */
   readonly #active = new Set<string>();
   #abortConnect: ((error: MotionError) => void) | undefined;
@@ -121,7 +126,13 @@ export class MotionClient {
     if (!(MOTION_SAMPLE_RATES as readonly number[]).includes(rate)) {
       throw new ConfigError('sampleRate', `must be one of ${MOTION_SAMPLE_RATES.join(', ')}`);
     }
-    resolveEndpoints(options);
+    const format = options.audioFormat ?? 'pcm_s16le';
+    if (format !== 'pcm_s16le' && format !== 'ogg_opus') throw new ConfigError('audioFormat', "must be 'pcm_s16le' or 'ogg_opus'");
+    if (format === 'ogg_opus' && ![8000, 16000, 24000, 48000].includes(rate)) {
+      throw new ConfigError('sampleRate', 'ogg_opus needs a rate Opus encodes: 8000, 16000, 24000 or 48000');
+    }
+    // Checks the URLs now; an 'auto' region is only known at connect(), so a placeholder stands in.
+    resolveEndpoints(options.region === AUTO_REGION ? { ...options, region: DEFAULT_REGION } : options);
     this.#options = options;
     this.#log = (options.logger ?? silentLogger()).child({ component: 'motion-client', avatarId: options.avatarId });
   }
@@ -141,6 +152,9 @@ export class MotionClient {
   }
   get sampleRate(): MotionSampleRate {
     return this.#options.sampleRate ?? 16000;
+  }
+  get audioFormat(): AudioFormat {
+    return this.#options.audioFormat ?? 'pcm_s16le';
   }
   get egress(): boolean {
     return this.#options.egress !== undefined;
@@ -165,24 +179,15 @@ export class MotionClient {
     }
   }
 
-  /** Token exchange, upgrade and configure/confirm. Rejects with a MotionError. Single use. */
+  /** Token exchange, upgrade and configure/confirm (handshake.ts). Rejects with a MotionError. Single use. */
   async connect(signal?: AbortSignal): Promise<MotionConfirm> {
     if (this.#state !== 'new') {
       throw new MotionError('a MotionClient connects once; create a new one', { phase: 'connect', reason: 'not_connected', retryable: false });
     }
     this.#state = 'connecting';
-    const options = this.#options;
-    const { consoleUrl, ingressUrl } = resolveEndpoints(options);
-    let token: string;
+    let target: { readonly ingressUrl: string; readonly token: string };
     try {
-      token = await fetchSessionToken({
-        consoleUrl,
-        apiKey: options.apiKey,
-        ...(options.tokenTtlSeconds === undefined ? {} : { ttlSeconds: options.tokenTtlSeconds }),
-        ...(options.handshakeTimeoutMs === undefined ? {} : { timeoutMs: options.handshakeTimeoutMs }),
-        ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
-        ...(signal === undefined ? {} : { signal }),
-      });
+      target = await prepareConnection(this.#options, signal, this.#log);
     } catch (error) {
       this.#state = 'closed';
       throw error;
@@ -190,159 +195,43 @@ export class MotionClient {
     if (this.#state !== 'connecting') {
       throw new MotionError('closed while connecting', { phase: 'token', reason: 'not_connected', retryable: false });
     }
-    return this.#open(ingressUrl, token, signal);
+    return this.#open(target.ingressUrl, target.token, signal);
   }
 
   #open(ingressUrl: string, token: string, signal: AbortSignal | undefined): Promise<MotionConfirm> {
     const options = this.#options;
-    const url = new URL(`${ingressUrl}/websocket`);
-    url.searchParams.set('id', options.avatarId);
-    const headers: Record<string, string> = {};
-    if (options.useQueryAuth === true) {
-      url.searchParams.set('appId', options.appId);
-      url.searchParams.set('sessionKey', token);
-    } else {
-      headers['X-App-ID'] = options.appId;
-      headers['X-Session-Key'] = token;
-    }
-    this.#log.debug({ host: url.host, path: url.pathname, queryAuth: options.useQueryAuth === true }, 'connecting to Motion Server');
-
-    return new Promise<MotionConfirm>((resolve, reject) => {
-      let settled = false;
-      const socket = new WebSocket(url, {
-        headers,
-        perMessageDeflate: false,
-        maxPayload: options.maxPayload ?? 4 * 1024 * 1024,
-        handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
-      });
-      this.#socket = socket;
-      const finish = (error: MotionError | undefined, confirm?: MotionConfirm): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.#abortConnect = undefined;
-        if (error === undefined && confirm !== undefined) {
-          this.#state = 'open';
-          resolve(confirm);
-          return;
-        }
-        this.#state = 'closed';
-        this.#socket = undefined;
-        socket.removeAllListeners('message');
-        if (socket.readyState === WebSocket.OPEN) socket.close(1000);
-        else socket.terminate();
-        reject(error);
-      };
-      const timer = setTimeout(() => {
-        finish(
-          new MotionError(`Motion Server handshake timed out after ${options.handshakeTimeoutMs ?? 10_000} ms`, {
-            phase: 'handshake',
-            reason: 'handshake_timeout',
-            retryable: true,
-          }),
-        );
-      }, options.handshakeTimeoutMs ?? 10_000);
-      const onAbort = (): void => {
-        finish(new MotionError('connect aborted', { phase: 'connect', reason: 'not_connected', retryable: false }));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#abortConnect = finish;
-
-      socket.on('unexpected-response', (request: ClientRequest, response: IncomingMessage) => {
-        const status = response.statusCode ?? 0;
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          if (body.length < 4096) body += chunk;
-        });
-        const done = (): void => {
-          finish(upgradeError(status, body));
-          request.destroy();
-        };
-        response.once('end', done);
-        response.once('error', done);
-      });
-      socket.on('error', (error: Error) => {
-        if (!settled) {
-          finish(new MotionError(`cannot reach the Motion Server: ${error.message}`, { phase: 'connect', reason: 'network', retryable: true, cause: error }));
-          return;
-        }
-        this.#log.debug({ err: error }, 'motion socket error');
-      });
-      socket.on('open', () => {
-        socket.send(
-          encodeMessage({
-            type: 'client.configureSession',
-            sampleRate: this.sampleRate,
-            audioFormat: 'pcm_s16le',
-            ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
-            ...(options.egress === undefined ? {} : { egress: options.egress }),
-            ...(options.extraParams === undefined ? {} : { extraParams: options.extraParams }),
-          }),
-        );
-      });
-      socket.on('close', (code: number, reasonBuffer: Buffer) => {
-        const reason = reasonBuffer.toString('utf8');
-        if (!settled) {
-          finish(closeError(code, reason, 'handshake'));
-          return;
-        }
-        this.#closed(closeError(code, reason, 'stream'));
-      });
-      socket.on('message', (data: RawData, isBinary: boolean) => {
-        const receivedAt = performance.now();
-        if (!isBinary) {
-          const error = new MotionError('Motion Server sent a text frame; every frame must be a binary envelope', {
-            phase: settled ? 'stream' : 'handshake',
-            reason: 'protocol',
-            retryable: false,
-          });
-          if (!settled) finish(error);
-          else this.#fail(error, 1003);
-          return;
-        }
-        const bytes = rawBytes(data);
-        if (!settled) {
-          this.#onHandshakeMessage(bytes, (error, confirm) => finish(error, confirm));
-          return;
-        }
-        this.#onMessage(bytes, receivedAt);
-      });
+    const configure = encodeMessage({
+      type: 'client.configureSession',
+      sampleRate: this.sampleRate,
+      audioFormat: this.audioFormat,
+      ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
+      ...(options.egress === undefined ? {} : { egress: options.egress }),
+      ...(options.extraParams === undefined ? {} : { extraParams: options.extraParams }),
     });
-  }
-
-  #onHandshakeMessage(bytes: Uint8Array, done: (error: MotionError | undefined, confirm?: MotionConfirm) => void): void {
-    let message;
-    try {
-      message = decodeMessage(bytes);
-    } catch (error) {
-      done(new MotionError('malformed envelope during the handshake', { phase: 'handshake', reason: 'protocol', retryable: false, cause: error }));
-      return;
-    }
-    if (message.type === 'server.confirmSession') {
-      if (message.connectionId === '') {
-        done(new MotionError('SERVER_CONFIRM_SESSION with an empty connection_id', { phase: 'handshake', reason: 'protocol', retryable: false }));
-        return;
-      }
-      this.#connectionId = message.connectionId;
-      this.#log.debug({ connectionId: message.connectionId }, 'Motion Server session confirmed');
-      done(undefined, { connectionId: message.connectionId, capabilities: message.capabilities });
-      return;
-    }
-    if (message.type === 'server.error') {
-      const auth = message.code === SERVER_ERROR_CODES.unauthenticated;
-      done(
-        new MotionError(`Motion Server rejected the session (code ${message.code}): ${message.message}`, {
-          phase: 'handshake',
-          reason: auth ? 'auth_failed' : 'handshake_rejected',
-          serverCode: message.code,
-          retryable: serverErrorRetryable(message.code),
-        }),
+    return new Promise<MotionConfirm>((resolve, reject) => {
+      const pending = startHandshake(
+        { options, ingressUrl, token, configure, signal, log: this.#log },
+        {
+          confirmed: (confirm) => {
+            this.#abortConnect = undefined;
+            this.#connectionId = confirm.connectionId;
+            this.#state = 'open';
+            resolve(confirm);
+          },
+          failed: (error) => {
+            this.#abortConnect = undefined;
+            this.#state = 'closed';
+            this.#socket = undefined;
+            reject(error);
+          },
+          message: (bytes, receivedAt) => this.#onMessage(bytes, receivedAt),
+          textFrame: (error) => this.#fail(error, 1003),
+          closed: (error) => this.#closed(error),
+        },
       );
-      return;
-    }
-    done(new MotionError(`unexpected ${message.type} before SERVER_CONFIRM_SESSION`, { phase: 'handshake', reason: 'protocol', retryable: false }));
+      this.#socket = pending.socket;
+      this.#abortConnect = pending.abort;
+    });
   }
 
   #onMessage(bytes: Uint8Array, receivedAt: number): void {
@@ -414,49 +303,81 @@ export class MotionClient {
   }
 
   /**
-   * Sends agent speech (mono PCM16 at `sampleRate`). Every call until one with `end=true` belongs
-   * to the same reply and req_id; the next call after an `end` or an interrupt starts a new one.
+   * Sends agent speech: mono PCM16 at `sampleRate`, or with `audioFormat: 'ogg_opus'` the next bytes
+   * of the request's Ogg Opus stream. Every call until one with `end=true` belongs to the same reply
+   * and req_id; the next call after an `end`, an interrupt or endRequest() starts a new one.
    * Returns the req_id used.
    */
-  sendAudio(pcm: Int16Array, end: boolean): string {
+  sendAudio(audio: Int16Array | Uint8Array, end: boolean): string {
     const socket = this.#requireOpen();
     const reqId = this.#currentReqId ?? newReqId();
     if (this.#currentReqId === undefined) {
       this.#currentReqId = reqId;
+      this.#lastReqId = reqId;
       this.#active.add(reqId);
     }
-    const audio = pcmBytes(pcm);
-    socket.send(encodeMessage({ type: 'client.audioInput', reqId, end, audio }));
-    this.#stats.audioBytesSent += audio.byteLength;
+    const bytes = audio instanceof Int16Array ? pcmBytes(audio) : audio;
+    socket.send(encodeMessage({ type: 'client.audioInput', reqId, end, audio: bytes }));
+    this.#stats.audioBytesSent += bytes.byteLength;
     if (end) this.#currentReqId = undefined;
     return reqId;
   }
 
   /**
-   * Barge-in: CLIENT_INTERRUPT for every request still streaming; their frames are dropped from now
-   * on. Resolves, with the interrupted req_ids, once the interrupt is written to the socket.
+   * Barge-in as the Server SDK does it in egress mode: CLIENT_INTERRUPT for the last req_id only
+   * (when its animation is still expected). Frames of every request are dropped from now on.
+   * Resolves, with the interrupted req_ids, once the interrupt is written to the socket.
    */
   interrupt(): Promise<string[]> {
     const socket = this.#requireOpen();
-    const reqIds = [...this.#active];
+    const last = this.#lastReqId;
+    const expected = last !== undefined && this.#active.has(last);
+    const busy = this.busy;
     this.#active.clear();
     this.#currentReqId = undefined;
-    if (reqIds.length === 0) return Promise.resolve([]);
+    if (!expected) {
+      if (busy) this.#maybeIdle();
+      return Promise.resolve([]);
+    }
     return new Promise((resolve, reject) => {
-      let pending = reqIds.length;
-      for (const reqId of reqIds) {
-        socket.send(encodeMessage({ type: 'client.interrupt', reqId }), (error) => {
-          if (error !== undefined && error !== null) {
-            reject(new MotionError('interrupt could not be sent', { phase: 'stream', reason: 'network', retryable: true, cause: error }));
-            return;
-          }
-          pending -= 1;
-          if (pending === 0) {
-            resolve(reqIds);
-            this.#maybeIdle();
-          }
-        });
-      }
+      socket.send(encodeMessage({ type: 'client.interrupt', reqId: last }), (error) => {
+        if (error !== undefined && error !== null) {
+          reject(new MotionError('interrupt could not be sent', { phase: 'stream', reason: 'network', retryable: true, cause: error }));
+          return;
+        }
+        resolve([last]);
+        this.#maybeIdle();
+      });
+    });
+  }
+
+  /**
+   * Barge-in as the Server SDK does it on its own transport: stop sending the current request and
+   * end it (CLIENT_AUDIO_INPUT `end=true`, carrying `finalAudio` — an Ogg stream's last page — or
+   * nothing). Frames of every request are dropped from now on, so whatever the server still
+   * animates from audio it already has never reaches the client. Resolves with the ended req_id
+   * (undefined when no request was being sent) once the end is written to the socket.
+   */
+  endRequest(finalAudio: Uint8Array = new Uint8Array(0)): Promise<string | undefined> {
+    const socket = this.#requireOpen();
+    const reqId = this.#currentReqId;
+    const busy = this.busy;
+    this.#active.clear();
+    this.#currentReqId = undefined;
+    if (reqId === undefined) {
+      if (busy) this.#maybeIdle();
+      return Promise.resolve(undefined);
+    }
+    return new Promise((resolve, reject) => {
+      socket.send(encodeMessage({ type: 'client.audioInput', reqId, end: true, audio: finalAudio }), (error) => {
+        if (error !== undefined && error !== null) {
+          reject(new MotionError('the end of the request could not be sent', { phase: 'stream', reason: 'network', retryable: true, cause: error }));
+          return;
+        }
+        this.#stats.audioBytesSent += finalAudio.byteLength;
+        resolve(reqId);
+        this.#maybeIdle();
+      });
     });
   }
 

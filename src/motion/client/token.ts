@@ -1,4 +1,5 @@
 import { MotionError } from '../errors.js';
+import { sessionTokensUrl } from './endpoints.js';
 
 export interface SessionTokenRequest {
   /** Console base URL (see resolveEndpoints). */
@@ -42,7 +43,7 @@ export async function fetchSessionToken(request: SessionTokenRequest): Promise<s
   const signal = request.signal === undefined ? timeout : AbortSignal.any([timeout, request.signal]);
   let response: Response;
   try {
-    response = await doFetch(`${request.consoleUrl}/session-tokens`, {
+    response = await doFetch(sessionTokensUrl(request.consoleUrl), {
       method: 'POST',
       headers: { 'X-Api-Key': request.apiKey, 'Content-Type': 'application/json' },
       body: JSON.stringify({ expireAt }),

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../../errors.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
+import { FAULT_USAGE, parseFaultFlags } from './faults.js';
 import { LocalMotionServer, type LocalMotionServerInfo } from './server.js';
 
 export const MOTION_SERVER_USAGE = `Usage: voxstate motion-server [options]
@@ -17,6 +18,14 @@ export const MOTION_SERVER_USAGE = `Usage: voxstate motion-server [options]
   --avatar <id>               accepted avatar id; repeat for several (default: any)
   --keyframes-per-message <n> keyframes in one animation envelope (default 1)
   --idle-timeout-ms <n>       close idle sessions with 4002 after this long (default 300000)
+  --fault <spec>              inject a fault (repeatable; see below)
+  -h, --help                  show this help
+
+${FAULT_USAGE}
+
+Examples:
+  voxstate motion-server --api-key dev --fault close-before-confirm,times=1
+  voxstate motion-server --api-key dev --fault drop-after=2s --fault frame-delay=20ms
 `;
 
 export interface RunMotionServerOptions {
@@ -54,8 +63,11 @@ export async function runMotionServer(argv: readonly string[], options: RunMotio
       avatar: { type: 'string', multiple: true },
       'keyframes-per-message': { type: 'string' },
       'idle-timeout-ms': { type: 'string' },
+      fault: { type: 'string', multiple: true },
     },
   });
+  // Parsed before anything starts, so a bad --fault is reported without opening a port.
+  const faults = parseFaultFlags(values.fault ?? []);
   const env = options.env ?? process.env;
   const apiKey = values['api-key'] ?? env['VOXSTATE_MOTION_API_KEY'];
   if (apiKey === undefined || apiKey === '') throw new ConfigError('--api-key', `required\n\n${MOTION_SERVER_USAGE}`);
@@ -68,6 +80,7 @@ export async function runMotionServer(argv: readonly string[], options: RunMotio
     ...(values.avatar === undefined ? {} : { avatars: values.avatar }),
     keyframesPerMessage: Math.max(1, integer('--keyframes-per-message', values['keyframes-per-message'], 1)),
     idleTimeoutMs: integer('--idle-timeout-ms', values['idle-timeout-ms'], 300_000),
+    faults,
     logger: options.logger ?? createLogger({ name: 'voxstate-motion-server' }),
   });
   (options.out ?? process.stdout).write(

@@ -3,7 +3,8 @@
  * one loopback port. `POST /v1/console/session-tokens` issues tokens for the API key it was started
  * with; `GET /v2/driveningress/websocket?id=<avatarId>` accepts header or query auth, validates
  * configure, and answers each req_id with audio-driven FLAME keyframes at 25 fps of audio time.
- * Fault injection (`setFaults`) refuses upgrades, closes with a code, drops, rejects or delays.
+ * Fault injection (`setFaults`) refuses upgrades, closes with a code (before or after the
+ * confirm), drops, rejects or delays.
  *
  * This file holds the listener and the upgrade check; the token endpoint, the sessions and the
  * fault plan live beside it (token-endpoint.ts, session.ts, faults.ts).
@@ -15,14 +16,14 @@ import { WebSocketServer } from 'ws';
 import { ConfigError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
 import { FaultPlan, type MotionFaults } from './faults.js';
-import { CONSOLE_PATH, INGRESS_PATH, STATUS_TEXT, errorBody, secretEquals } from './http.js';
+import { CONSOLE_PATH, INGRESS_PATH, REFUSAL, STATUS_TEXT, errorBody, faultRefusalBody, secretEquals } from './http.js';
 import { MotionSessions } from './session.js';
-import { handleTokenRequest } from './token-endpoint.js';
-import type { LocalMotionServerInfo, LocalMotionServerOptions, LocalMotionServerStats } from './types.js';
+import { handleTokenRequest, TokenStore } from './token-endpoint.js';
+import type { LocalMotionServerInfo, LocalMotionServerOptions, LocalMotionServerRetained, LocalMotionServerStats } from './types.js';
 
 export { CONSOLE_PATH, INGRESS_PATH } from './http.js';
 export type { MotionFaults } from './faults.js';
-export type { LocalMotionServerInfo, LocalMotionServerOptions, LocalMotionServerStats } from './types.js';
+export type { LocalMotionServerInfo, LocalMotionServerOptions, LocalMotionServerRetained, LocalMotionServerStats } from './types.js';
 
 export class LocalMotionServer {
   #options: LocalMotionServerOptions | undefined;
@@ -32,7 +33,7 @@ export class LocalMotionServer {
   #sessions: MotionSessions | undefined;
   #info: LocalMotionServerInfo | undefined;
   #log: Logger = silentLogger();
-  readonly #tokens = new Map<string, number>();
+  #tokens = new TokenStore();
   readonly #sockets = new Set<Socket>();
   #stopping: Promise<void> | undefined;
   readonly #stats: LocalMotionServerStats = {
@@ -54,6 +55,10 @@ export class LocalMotionServer {
   get connectionCount(): number {
     return this.#sessions?.size ?? 0;
   }
+  /** Tokens and request ids held in memory right now; each is bounded (`maxTokens`, `maxFinishedRequests`). */
+  get retained(): LocalMotionServerRetained {
+    return { tokens: this.#tokens.size, openRequests: 0, finishedRequests: 0, ...this.#sessions?.retained() };
+  }
 
   /** Replaces the fault plan (applies to requests and connections from now on). */
   setFaults(faults: MotionFaults): void {
@@ -67,6 +72,7 @@ export class LocalMotionServer {
     this.#options = options;
     this.#log = (options.logger ?? silentLogger()).child({ component: 'local-motion-server' });
     this.setFaults(options.faults ?? {});
+    this.#tokens = new TokenStore(options.maxTokens);
     this.#sessions = new MotionSessions({ options, faults: this.#faults, stats: this.#stats, log: this.#log });
     const tokenEndpoint = { apiKey: options.apiKey, faults: this.#faults, tokens: this.#tokens, stats: this.#stats };
     const http = createServer((request, response) => handleTokenRequest(request, response, tokenEndpoint));
@@ -143,7 +149,7 @@ export class LocalMotionServer {
     }
     const refused = this.#faults.take('refuseUpgrade');
     if (refused !== undefined) {
-      this.#refuse(socket, refused.status, refused.body ?? errorBody(refused.status, 'fault_injected', STATUS_TEXT[refused.status] ?? 'Error', 'fault injection'));
+      this.#refuse(socket, refused.status, refused.body ?? faultRefusalBody(refused.status));
       return;
     }
     const header = (name: string): string | undefined => {
@@ -153,22 +159,22 @@ export class LocalMotionServer {
     const appId = header('x-app-id') ?? url.searchParams.get('appId') ?? '';
     const token = header('x-session-key') ?? url.searchParams.get('sessionKey') ?? '';
     const avatarId = url.searchParams.get('id') ?? '';
-    const expireAt = this.#tokens.get(token);
+    const expireAt = this.#tokens.expiryOf(token);
     if (expireAt === undefined) {
-      this.#refuse(socket, 400, errorBody(400, 'token_invalid', 'Bad Request', 'session token invalid'));
+      this.#refuse(socket, 400, REFUSAL.tokenInvalid);
       return;
     }
     if (expireAt <= Date.now() / 1000) {
       this.#tokens.delete(token);
-      this.#refuse(socket, 401, errorBody(401, 'token_expired', 'Unauthorized', 'session token expired'));
+      this.#refuse(socket, 401, REFUSAL.tokenExpired);
       return;
     }
     if (!secretEquals(appId, options.appId)) {
-      this.#refuse(socket, 404, errorBody(404, 'app_not_found', 'Not Found', 'app unrecognized'));
+      this.#refuse(socket, 404, REFUSAL.appNotFound);
       return;
     }
     if (avatarId === '' || (options.avatars !== undefined && !options.avatars.includes(avatarId))) {
-      this.#refuse(socket, 404, errorBody(404, 'avatar_not_found', 'Not Found', 'avatar not found'));
+      this.#refuse(socket, 404, REFUSAL.avatarNotFound);
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => sessions.accept(ws, avatarId));

@@ -13,14 +13,31 @@ import {
   type ConfigureSessionMessage,
   type FlameKeyframe,
 } from '../protocol/types.js';
+import { AudioFormatError } from '../../errors.js';
+import type { OggOpusReader } from '../../audio/ogg-opus.js';
 import { MotionAnimator } from './animator.js';
+import { audioFormatProblem, requestDecoder } from './audio-input.js';
 import type { FaultPlan } from './faults.js';
-import type { LocalMotionServerOptions, LocalMotionServerStats } from './types.js';
+import type { LocalMotionServerOptions, LocalMotionServerRetained, LocalMotionServerStats } from './types.js';
+
+/** Default of `maxFinishedRequests`. */
+export const DEFAULT_MAX_FINISHED_REQUESTS = 1024;
 
 interface RequestState {
   readonly animator: MotionAnimator;
-  ended: boolean;
+  /**
+   * The last byte of a chunk with an odd byte count: half a sample, joined with the next chunk so
+   * that every later sample keeps its alignment (the SDKs allow odd-length chunks).
+   */
+  oddByte: number | undefined;
+  /** OGG_OPUS: the request's Ogg Opus stream decoder (audio-input.ts). */
+  readonly decoder: OggOpusReader | undefined;
+  /** Its Ogg stream was invalid: reported once, the rest of the request is ignored. */
+  failed: boolean;
 }
+
+/** How a req_id finished: `ended` ones are refused if audio comes again, `interrupted` ones ignored. */
+type Finished = 'ended' | 'interrupted';
 
 interface Connection {
   readonly id: string;
@@ -28,7 +45,8 @@ interface Connection {
   readonly avatarId: string;
   configured: ConfigureSessionMessage | undefined;
   readonly requests: Map<string, RequestState>;
-  readonly interrupted: Set<string>;
+  /** Finished req_ids, oldest first, at most `maxFinishedRequests`. */
+  readonly finished: Map<string, Finished>;
   sent: number;
   seconds: number;
   idleTimer: NodeJS.Timeout | undefined;
@@ -42,6 +60,22 @@ export interface MotionSessionsContext {
   readonly faults: FaultPlan;
   readonly stats: LocalMotionServerStats;
   readonly log: Logger;
+}
+
+/** Prepends the odd byte a previous chunk left over, and keeps this chunk's own odd byte for the next. */
+function alignedBytes(request: RequestState, bytes: Uint8Array): Uint8Array {
+  let joined = bytes;
+  if (request.oddByte !== undefined) {
+    joined = new Uint8Array(bytes.byteLength + 1);
+    joined[0] = request.oddByte;
+    joined.set(bytes, 1);
+    request.oddByte = undefined;
+  }
+  if (joined.byteLength % 2 === 1) {
+    request.oddByte = joined[joined.byteLength - 1];
+    joined = joined.subarray(0, joined.byteLength - 1);
+  }
+  return joined;
 }
 
 function pcmFrom(bytes: Uint8Array): Int16Array {
@@ -72,6 +106,17 @@ export class MotionSessions {
     return this.#connections.size;
   }
 
+  /** What the open sessions hold (their request state is freed when they end). */
+  retained(): Omit<LocalMotionServerRetained, 'tokens'> {
+    let openRequests = 0;
+    let finishedRequests = 0;
+    for (const connection of this.#connections) {
+      openRequests += connection.requests.size;
+      finishedRequests += connection.finished.size;
+    }
+    return { openRequests, finishedRequests };
+  }
+
   /** Ends every session at once (no close frame). */
   terminateAll(): void {
     for (const connection of this.#connections) {
@@ -90,7 +135,7 @@ export class MotionSessions {
       avatarId,
       configured: undefined,
       requests: new Map(),
-      interrupted: new Set(),
+      finished: new Map(),
       sent: 0,
       seconds: 0,
       idleTimer: undefined,
@@ -113,6 +158,20 @@ export class MotionSessions {
     for (const timer of connection.timers) clearTimeout(timer);
     connection.timers.clear();
     connection.requests.clear();
+    connection.finished.clear();
+  }
+
+  /** Remembers a finished req_id; the oldest are forgotten past `maxFinishedRequests`. */
+  #finish(connection: Connection, reqId: string, how: Finished): void {
+    connection.requests.delete(reqId);
+    connection.finished.delete(reqId);
+    connection.finished.set(reqId, how);
+    const limit = Math.max(1, this.#options.maxFinishedRequests ?? DEFAULT_MAX_FINISHED_REQUESTS);
+    while (connection.finished.size > limit) {
+      const oldest = connection.finished.keys().next().value;
+      if (oldest === undefined) break;
+      connection.finished.delete(oldest);
+    }
   }
 
   #touch(connection: Connection): void {
@@ -176,8 +235,8 @@ export class MotionSessions {
         return;
       case 'client.interrupt':
         this.#stats.interrupts += 1;
-        connection.interrupted.add(message.reqId);
-        connection.requests.delete(message.reqId);
+        // Also after its end: envelopes still queued (frameDelayMs) must not go out any more.
+        this.#finish(connection, message.reqId, 'interrupted');
         return;
       default:
         this.#protocolError(connection, 1002, `a client may not send ${message.type}`);
@@ -188,7 +247,8 @@ export class MotionSessions {
     if (!(MOTION_SAMPLE_RATES as readonly number[]).includes(message.sampleRate)) {
       return `sample_rate ${message.sampleRate} is not one of ${MOTION_SAMPLE_RATES.join(', ')}`;
     }
-    if (message.audioFormat !== 'pcm_s16le') return 'the local Motion Server accepts PCM_S16LE audio only';
+    const audioProblem = audioFormatProblem(message.audioFormat, message.sampleRate);
+    if (audioProblem !== undefined) return audioProblem;
     const egress = message.egress;
     if (egress?.type === 'livekit') {
       if (egress.url === '' || egress.roomName === '') return 'livekit_egress needs url and room_name';
@@ -215,15 +275,37 @@ export class MotionSessions {
       this.#error(connection, rejected.code, rejected.message ?? 'fault injection');
       return;
     }
+    const closeBefore = this.#faults.take('closeBeforeConfirm');
+    if (closeBefore !== undefined) {
+      // What a hosted ingress does when its backend goes away mid-handshake: no confirm, no error.
+      this.#cleanup(connection);
+      connection.socket.close(closeBefore.code, closeBefore.reason ?? '');
+      return;
+    }
     connection.configured = message;
     const closeAfter = this.#faults.take('closeAfterFrames');
     if (closeAfter !== undefined) connection.closeAfter = { frames: closeAfter.frames, code: closeAfter.code, reason: closeAfter.reason ?? '' };
     const drop = this.#faults.take('dropAfterFrames');
     if (drop !== undefined) connection.dropAfter = drop.frames;
+    const closeAfterMs = this.#faults.take('closeAfterMs');
+    const dropAfterMs = this.#faults.take('dropAfterMs');
     const connectionId = this.#faults.current.emptyConnectionId === true ? '' : connection.id;
     this.#later(connection, this.#faults.current.confirmDelayMs ?? 0, () => {
-      this.#send(connection, encodeMessage({ type: 'server.confirmSession', connectionId, capabilities: ['flame'] }));
-      this.#checkFaults(connection);
+      // The public ServerConfirmSession holds only connection_id.
+      this.#send(connection, encodeMessage({ type: 'server.confirmSession', connectionId }));
+      if (this.#checkFaults(connection)) return;
+      if (closeAfterMs !== undefined) {
+        this.#later(connection, Math.max(1, closeAfterMs.ms), () => {
+          this.#cleanup(connection);
+          connection.socket.close(closeAfterMs.code, closeAfterMs.reason ?? '');
+        });
+      }
+      if (dropAfterMs !== undefined) {
+        this.#later(connection, Math.max(1, dropAfterMs.ms), () => {
+          this.#cleanup(connection);
+          connection.socket.terminate();
+        });
+      }
     });
   }
 
@@ -252,23 +334,43 @@ export class MotionSessions {
       this.#error(connection, SERVER_ERROR_CODES.invalidArgument, 'CLIENT_AUDIO_INPUT without req_id');
       return;
     }
-    if (connection.interrupted.has(reqId)) return;
+    const finished = connection.finished.get(reqId);
+    if (finished === 'interrupted') return;
+    if (finished === 'ended') {
+      // The request's end=true was its last word: refuse it rather than animate it a second time.
+      this.#error(connection, SERVER_ERROR_CODES.invalidArgument, `req_id ${reqId} already ended`, reqId);
+      return;
+    }
     let request = connection.requests.get(reqId);
     if (request === undefined) {
       request = {
         animator: new MotionAnimator({ sampleRate: configured.sampleRate, seed: connection.sent + 1, startTime: connection.seconds }),
-        ended: false,
+        oddByte: undefined,
+        decoder: requestDecoder(configured.audioFormat, configured.sampleRate),
+        failed: false,
       };
       connection.requests.set(reqId, request);
     }
-    if (request.ended) {
-      this.#error(connection, SERVER_ERROR_CODES.invalidArgument, `req_id ${reqId} already ended`, reqId);
+    if (request.failed) {
+      if (end) this.#finish(connection, reqId, 'ended');
       return;
     }
-    const keyframes = request.animator.push(pcmFrom(audio));
+    let pcm: Int16Array;
+    try {
+      pcm = request.decoder === undefined ? pcmFrom(alignedBytes(request, audio)) : request.decoder.push(audio);
+    } catch (error) {
+      if (!(error instanceof AudioFormatError)) throw error;
+      // A broken Ogg stream spoils only its request: ServerError 3 for that req_id, once.
+      request.failed = true;
+      this.#error(connection, SERVER_ERROR_CODES.invalidArgument, error.message, reqId);
+      if (end) this.#finish(connection, reqId, 'ended');
+      return;
+    }
+    const keyframes = request.animator.push(pcm);
     if (end) {
+      // A byte still left over at the end is half a sample: there is nothing to animate in it.
       keyframes.push(...request.animator.flush());
-      request.ended = true;
+      this.#finish(connection, reqId, 'ended');
     }
     connection.seconds += keyframes.length / 25;
     if (configured.egress !== undefined) {
@@ -304,11 +406,10 @@ export class MotionSessions {
       keyframes,
     });
     this.#later(connection, this.#faults.current.frameDelayMs ?? 0, () => {
-      if (connection.interrupted.has(reqId) || connection.socket.readyState !== WebSocket.OPEN) return;
+      if (connection.finished.get(reqId) === 'interrupted' || connection.socket.readyState !== WebSocket.OPEN) return;
       this.#send(connection, bytes);
       connection.sent += 1;
       this.#stats.animationMessages += 1;
-      if (end) connection.requests.delete(reqId);
       this.#checkFaults(connection);
     });
   }

@@ -5,11 +5,77 @@ import type { FaultPlan } from './faults.js';
 import { CONSOLE_PATH, STATUS_TEXT, errorBody, secretEquals } from './http.js';
 import type { LocalMotionServerStats } from './types.js';
 
+/** Default cap on live session tokens (`maxTokens`). */
+export const DEFAULT_MAX_TOKENS = 100_000;
+/** Expired tokens are swept at most this often, so issuing stays O(1) amortized. */
+const SWEEP_INTERVAL_MS = 1000;
+
+/**
+ * The issued tokens and their expiry (unix seconds). Expired tokens are swept as new ones are
+ * issued, and at most `maxTokens` are kept: past that the oldest is forgotten (a client holding it
+ * gets 400 token invalid and fetches a fresh one), so a client that fetches tokens in a loop cannot
+ * grow the map without bound.
+ */
+export class TokenStore {
+  readonly #tokens = new Map<string, number>();
+  readonly #maxTokens: number;
+  /** The earliest expiry among the stored tokens, or Infinity. */
+  #nextExpiry = Number.POSITIVE_INFINITY;
+  #lastSweep = 0;
+
+  constructor(maxTokens = DEFAULT_MAX_TOKENS) {
+    this.#maxTokens = Math.max(1, maxTokens);
+  }
+
+  get size(): number {
+    return this.#tokens.size;
+  }
+
+  /** Stores a fresh token valid until `expireAt` (unix seconds). */
+  issue(expireAt: number): string {
+    this.#sweep();
+    const token = randomBytes(24).toString('base64url');
+    this.#tokens.set(token, expireAt);
+    this.#nextExpiry = Math.min(this.#nextExpiry, expireAt);
+    while (this.#tokens.size > this.#maxTokens) {
+      const oldest = this.#tokens.keys().next().value;
+      if (oldest === undefined) break;
+      this.#tokens.delete(oldest);
+    }
+    return token;
+  }
+
+  /** The token's expiry, or undefined when it was never issued (or was forgotten). */
+  expiryOf(token: string): number | undefined {
+    return this.#tokens.get(token);
+  }
+
+  delete(token: string): void {
+    this.#tokens.delete(token);
+  }
+
+  clear(): void {
+    this.#tokens.clear();
+    this.#nextExpiry = Number.POSITIVE_INFINITY;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    if (now / 1000 < this.#nextExpiry || now - this.#lastSweep < SWEEP_INTERVAL_MS) return;
+    this.#lastSweep = now;
+    let next = Number.POSITIVE_INFINITY;
+    for (const [token, expireAt] of this.#tokens) {
+      if (expireAt <= now / 1000) this.#tokens.delete(token);
+      else next = Math.min(next, expireAt);
+    }
+    this.#nextExpiry = next;
+  }
+}
+
 export interface TokenEndpointContext {
   readonly apiKey: string;
   readonly faults: FaultPlan;
-  /** Issued tokens → their expiry in unix seconds. */
-  readonly tokens: Map<string, number>;
+  readonly tokens: TokenStore;
   readonly stats: LocalMotionServerStats;
 }
 
@@ -56,8 +122,7 @@ export function handleTokenRequest(request: IncomingMessage, response: ServerRes
       send(400, errorBody(400, 'invalid_expire_at', 'Bad Request', 'expireAt must be in (now, now + 24 h]'));
       return;
     }
-    const token = randomBytes(24).toString('base64url');
-    context.tokens.set(token, expireAt);
+    const token = context.tokens.issue(expireAt);
     context.stats.tokensIssued += 1;
     send(200, JSON.stringify({ sessionToken: token }));
   });

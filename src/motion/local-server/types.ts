@@ -17,6 +17,14 @@ export interface LocalMotionServerOptions {
   readonly idleTimeoutMs?: number;
   /** How many times the `end=true` drained signal is sent in egress mode (it can repeat). Default 2. */
   readonly egressEndRepeats?: number;
+  /** Session tokens kept at most; past it the oldest is forgotten (400 token invalid). Default 100000. */
+  readonly maxTokens?: number;
+  /**
+   * Ended or interrupted req_ids each session remembers, so that a late chunk of one is refused
+   * (ended) or ignored (interrupted) rather than animated again. Past it the oldest are forgotten;
+   * all of them go when the session ends. Default 1024.
+   */
+  readonly maxFinishedRequests?: number;
   readonly faults?: MotionFaults;
   readonly logger?: Logger;
 }
@@ -39,4 +47,14 @@ export interface LocalMotionServerStats {
   animationMessages: number;
   interrupts: number;
   protocolErrors: number;
+}
+
+/** What the server holds in memory right now (for leak checks). */
+export interface LocalMotionServerRetained {
+  /** Live session tokens. */
+  readonly tokens: number;
+  /** Requests (req_ids) still streaming, over every session. */
+  readonly openRequests: number;
+  /** Ended or interrupted req_ids remembered, over every session. */
+  readonly finishedRequests: number;
 }

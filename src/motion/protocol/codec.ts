@@ -99,7 +99,7 @@ function toPlain(message: MotionMessage): Plain {
     case 'server.confirmSession':
       return {
         type: MESSAGE_TYPE.serverConfirmSession,
-        server_confirm_session: { connection_id: message.connectionId, capabilities: [...message.capabilities] },
+        server_confirm_session: { connection_id: message.connectionId },
       };
     case 'client.audioInput':
       return {
@@ -260,7 +260,6 @@ export function decodeMessage(bytes: Uint8Array): MotionMessage {
       return {
         type: 'server.confirmSession',
         connectionId: str(payload['connection_id']),
-        capabilities: Array.isArray(payload['capabilities']) ? (payload['capabilities'] as unknown[]).map(str) : [],
       };
     case MESSAGE_TYPE.clientAudioInput: {
       const audio = payload['audio'];

@@ -130,11 +130,6 @@ export const motionDescriptor = {
         "connection_id": {
           "type": "string",
           "id": 1
-        },
-        "capabilities": {
-          "rule": "repeated",
-          "type": "string",
-          "id": 2
         }
       }
     },

@@ -74,7 +74,6 @@ export interface ConfigureSessionMessage {
 export interface ConfirmSessionMessage {
   readonly type: 'server.confirmSession';
   readonly connectionId: string;
-  readonly capabilities: readonly string[];
 }
 
 export interface AudioInputMessage {
