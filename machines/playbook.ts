@@ -127,6 +127,8 @@ interface PlaybookContext {
   readonly trigger: PlaybookTrigger | undefined;
   /** Events that came while one was being checked: checked next, in order. */
   readonly queue: readonly PlaybookTrigger[];
+  /** Started in a restored session's stage (even the initial one): its start is a resume, not a new start. */
+  readonly restored: boolean;
 }
 
 type Chosen = { readonly to: string; readonly reason: StageChangeReason } | undefined;
@@ -337,7 +339,7 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
         type: 'playbook.stage',
         from: null,
         to: context.stage,
-        reason: context.stage === playbook.initialStage ? { kind: 'start' } : { kind: 'resume' },
+        reason: context.restored || context.stage !== playbook.initialStage ? { kind: 'resume' } : { kind: 'start' },
         stage: context.stage === null ? undefined : stageView(playbook, context.stage, context.data[context.stage]),
         data: context.data,
       })),
@@ -356,6 +358,7 @@ export function createPlaybookMachine(playbook: Playbook, options: { readonly no
         data: withStageData(playbook, input.data ?? {}, stage),
         trigger: undefined,
         queue: [],
+        restored: input.stage !== undefined,
       };
     },
     initial: 'starting',

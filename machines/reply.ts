@@ -20,6 +20,8 @@ import { cutSegments, DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from './seg
 export interface ErrorInfo {
   readonly code: string;
   readonly message: string;
+  /** The kind of provider that failed (`stt`, `llm`, `tts`), when a provider did: it names it to the client. */
+  readonly provider?: string;
 }
 
 export interface ToolResult {

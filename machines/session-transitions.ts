@@ -51,7 +51,9 @@ export const FAIL_REPLY = [
   {
     type: 'emitError',
     params: ({ event }: { event: ReplyEnd }) =>
-      event.type === 'reply.failed' ? { code: event.error.code, message: event.error.message } : { code: 'internal', message: 'reply failed' },
+      event.type === 'reply.failed'
+        ? { code: event.error.code, message: event.error.message, ...(event.error.provider === undefined ? {} : { provider: event.error.provider }) }
+        : { code: 'internal', message: 'reply failed' },
   },
   { type: 'emitReplyDone', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event), interrupted: true }) },
   { type: 'recordReply', params: ({ event }: { event: ReplyEnd }) => ({ text: endText(event), interrupted: true }) },

@@ -267,7 +267,7 @@ export type SessionEmitted =
   | { type: 'interruption.confirmed'; replyId: number; voicedMs: number; by: 'voice' | 'words' | 'client' | 'text' }
   | { type: 'tools.start'; replyId: number; calls: readonly ToolCall[] }
   | { type: 'tools.end'; replyId: number; results: readonly ToolResult[] }
-  | { type: 'error'; code: string; message: string; fatal: boolean }
+  | { type: 'error'; code: string; message: string; fatal: boolean; provider?: string }
   | { type: 'session.resumed' }
   | { type: 'session.resumeRefused' }
   | { type: 'session.closed'; reason: string };
@@ -280,11 +280,16 @@ export function concatAudio(first: PcmFloat | undefined, second: PcmFloat): PcmF
   return { samples, sampleRate: second.sampleRate };
 }
 
-export function errorParams(error: unknown, fallback: string): { code: string; message: string } {
+export function errorParams(error: unknown, fallback: string): { code: string; message: string; provider?: string } {
   if (typeof error === 'object' && error !== null) {
     const code = (error as { code?: unknown }).code;
     const message = (error as { message?: unknown }).message;
-    return { code: typeof code === 'string' ? code : fallback, message: typeof message === 'string' ? message : String(error) };
+    const provider = (error as { provider?: unknown }).provider;
+    return {
+      code: typeof code === 'string' ? code : fallback,
+      message: typeof message === 'string' ? message : String(error),
+      ...(typeof provider === 'string' ? { provider } : {}),
+    };
   }
   return { code: fallback, message: String(error) };
 }

@@ -194,7 +194,8 @@ export const sessionMachine = setup({
         stageFrom: params.event.stage !== undefined && params.event.stage.contextStrategy !== 'append' ? trailingUserStart(context.history) : context.stageRun.stageFrom,
         summary: undefined,
         // The new stage's greeting is spoken once: as the answer of the turn that led here, or when the agent is free.
-        say: params.event.stage?.greeting ?? context.stageRun.say,
+        // A resumed stage (a session restored on another server) was greeted already: its history says so.
+        say: params.event.reason.kind === 'resume' ? context.stageRun.say : (params.event.stage?.greeting ?? context.stageRun.say),
       },
       playbook: params.event.to === null ? { ...context.playbook, data: params.event.data } : { stage: params.event.to, data: params.event.data },
     })),
@@ -382,11 +383,12 @@ export const sessionMachine = setup({
     emitSpeechStart: emit((_, params: { atMs: number }) => ({ type: 'vad.speechStart' as const, atMs: params.atMs })),
     emitSpeechEnd: emit((_, params: { atMs: number; durationMs: number; voicedMs: number }) => ({ type: 'vad.speechEnd' as const, ...params })),
     emitPartial: emit((_, params: { text: string }) => ({ type: 'transcript.partial' as const, text: params.text })),
-    emitError: emit((_, params: { code: string; message: string; fatal?: boolean }) => ({
+    emitError: emit((_, params: { code: string; message: string; fatal?: boolean; provider?: string }) => ({
       type: 'error' as const,
       code: params.code,
       message: params.message,
       fatal: params.fatal ?? false,
+      ...(params.provider === undefined ? {} : { provider: params.provider }),
     })),
     emitResumed: emit({ type: 'session.resumed' as const }),
     emitResumeRefused: emit({ type: 'session.resumeRefused' as const }),

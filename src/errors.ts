@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'protocol_not_ready'
   | 'audio_invalid_format'
   | 'audio_invalid_samples'
+  | 'audio_rate_exceeded'
+  | 'connection_idle'
   // providers
   | 'provider_failed'
   | 'provider_timeout'
@@ -33,6 +35,8 @@ export type ErrorCode =
   | 'session_resume_refused'
   | 'session_expired'
   | 'session_limit'
+  | 'session_moved'
+  | 'session_store_unavailable'
   | 'auth_failed'
   // tools
   | 'tool_failed'
@@ -120,6 +124,35 @@ export class InvalidStateError extends VoxError {
 /** A session lookup, resume or limit failure. */
 export class SessionError extends VoxError {
   override readonly name = 'SessionError';
+}
+
+/**
+ * A versioned session-store write that the store refused: the stored record moved on since this
+ * node last read or wrote it (another node resumed the session and now holds it), or the session
+ * ended there. The writer must not try again.
+ */
+export class StaleSessionWriteError extends VoxError {
+  override readonly name = 'StaleSessionWriteError';
+  readonly sessionId: string;
+  /** The version the write expected, and the one the store holds (0: no record). */
+  readonly expectedVersion: number;
+  readonly storedVersion: number;
+
+  constructor(sessionId: string, expectedVersion: number, storedVersion: number) {
+    super('session_moved', `session ${sessionId}: the stored record is at version ${storedVersion}, not ${expectedVersion} (held elsewhere now)`);
+    this.sessionId = sessionId;
+    this.expectedVersion = expectedVersion;
+    this.storedVersion = storedVersion;
+  }
+}
+
+/** The session store could not be reached or did not answer (Redis down, a timeout). Worth retrying. */
+export class SessionStoreError extends VoxError {
+  override readonly name = 'SessionStoreError';
+
+  constructor(message: string) {
+    super('session_store_unavailable', message);
+  }
 }
 
 /** A tool call that could not be executed. */

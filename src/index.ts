@@ -2,7 +2,7 @@
 export * from './errors.js';
 export type { Clock } from './clock.js';
 export { realClock, sleep } from './clock.js';
-export { createLogger, silentLogger, parseLogLevel, SECRET_KEYS, type Logger, type LogLevel } from './observability/logger.js';
+export { createLogger, silentLogger, parseLogLevel, SECRET_KEYS, SecretScrubber, scrubbingLogger, type Logger, type LogLevel } from './observability/logger.js';
 export { createMetrics, Metrics, type MetricsOptions } from './observability/metrics.js';
 export { tracingRegistered, TRACER_NAME } from './observability/tracing.js';
 export type * from './providers/types.js';
@@ -13,7 +13,21 @@ export { type AudioSink, createPlayoutLogic, estimateWordTimings } from './sessi
 export { sessionMachine, stateName, DEFAULT_SESSION_SETTINGS, type SessionEvent, type SessionEmitted, type SessionInput, type SessionSettings } from '../machines/session.js';
 export { replyMachine, playedText, DEFAULT_REPLY_SETTINGS, type ReplySettings } from '../machines/reply.js';
 export { applyGuard, type Guard, type GuardInput, type GuardVerdict } from './session/actors.js';
-export { MemorySessionStore, type SessionRecord, type SessionStore } from './session/store.js';
+export {
+  MemorySessionStore,
+  DEFAULT_TOMBSTONE_MS,
+  type MemorySessionStoreOptions,
+  type SessionRecord,
+  type SessionRecordData,
+  type SessionStore,
+  type StoredSession,
+  type SessionWrite,
+  type SessionClaim,
+  type SessionEnd,
+  type SessionEndReason,
+} from './session/store.js';
+export { RedisSessionStore, type RedisSessionStoreOptions } from './session/redis-store.js';
+export { DEFAULT_STORE_RETRY, type StoreRetry } from './session/store-writer.js';
 export { AudioRecorder } from './audio/recorder.js';
 export * from './turn/index.js';
 export * from './tools/index.js';

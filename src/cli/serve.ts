@@ -15,6 +15,9 @@ import type { Playbook } from '../playbook/types.js';
 import { PocketsphinxStt } from '../providers/local/index.js';
 import type { LlmProvider } from '../providers/types.js';
 import { VoiceServer, type VoiceServerOptions } from '../server/index.js';
+import { RedisSessionStore } from '../session/redis-store.js';
+import { tokenAuth } from '../server/tokens.js';
+import { AUTH_SECRET_ENV, authSecretFromEnv } from './token.js';
 
 export interface ServeFlags {
   readonly port?: string;
@@ -24,6 +27,12 @@ export interface ServeFlags {
   readonly playbook?: string;
   /** `--log-level`; wins over VOXSTATE_LOG_LEVEL. */
   readonly logLevel?: string;
+  /** `--session-store redis://host:port`; wins over VOXSTATE_SESSION_STORE. Default: in memory (this process). */
+  readonly sessionStore?: string;
+  /** `--allowed-origin` (repeatable); wins over VOXSTATE_ALLOWED_ORIGINS and the file's `allowedOrigins`. */
+  readonly allowedOrigin?: readonly string[];
+  /** `--trust-proxy`: true, false or the number of proxies; wins over VOXSTATE_TRUST_PROXY and the file's `trustProxy`. */
+  readonly trustProxy?: string;
 }
 
 /** The CLI's log level: `--log-level`, else VOXSTATE_LOG_LEVEL, else `warn` (the command prints its own summary). */
@@ -47,6 +56,70 @@ export interface FileConfig {
   maxMessagesPerSecond?: number;
   /** `GET /metrics` (default true). */
   metrics?: boolean;
+  /** Web pages allowed to open the WebSocket besides the server's own and loopback ones. */
+  allowedOrigins?: string[];
+  /** Reverse proxies in front of the server whose X-Forwarded-For is believed. */
+  trustProxy?: boolean | number;
+  /** Inbound audio limits (frame size, rate). */
+  audioInput?: VoiceServerOptions['audioInput'];
+  /** Close a connection that sends nothing for this long (0 = never). */
+  connectionIdleTimeoutMs?: number;
+  /** Concurrent calls per provider kind, and how long a call may wait for a slot. */
+  providerLimits?: VoiceServerOptions['providers']['limits'];
+}
+
+/** `true`, `false` or a number of proxies, from a flag or the environment. */
+function trustProxyValue(field: string, value: string | undefined): boolean | number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const text = value.trim().toLowerCase();
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  if (/^\d+$/.test(text)) return Number(text);
+  throw new ConfigError(field, `expected true, false or the number of proxies, got ${JSON.stringify(value)}`);
+}
+
+/** A comma-separated list (VOXSTATE_ALLOWED_ORIGINS), or undefined when unset. */
+function listValue(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+}
+
+/**
+ * The secrets of the environment that must never reach a log line: provider keys, the Motion
+ * Server key, the auth secret (the logger and the server cut them out of what they write).
+ */
+export function environmentSecrets(env: NodeJS.ProcessEnv): string[] {
+  return ['OPENAI_API_KEY', 'SPATIUS_API_KEY', AUTH_SECRET_ENV, 'GOOGLE_API_KEY']
+    .map((name) => env[name]?.trim())
+    .filter((value): value is string => value !== undefined && value !== '');
+}
+
+/**
+ * The session store the CLI runs with: a Redis URL (`--session-store`, else VOXSTATE_SESSION_STORE)
+ * shared with the other nodes, or undefined for the in-memory default. `memory` asks for the default.
+ */
+export function sessionStoreUrl(flags: ServeFlags, env: NodeJS.ProcessEnv): string | undefined {
+  const field = flags.sessionStore === undefined ? 'VOXSTATE_SESSION_STORE' : '--session-store';
+  const value = (flags.sessionStore ?? env['VOXSTATE_SESSION_STORE'])?.trim();
+  if (value === undefined || value === '' || value === 'memory') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(field, 'expected redis://host:port (or rediss://, or memory)');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(field, `expected redis://host:port (or rediss://, or memory), got a ${url.protocol} URL`);
+  return value;
+}
+
+/** The URL as it may be printed: without its password. */
+function printableUrl(value: string): string {
+  const url = new URL(value);
+  if (url.password !== '') url.password = '***';
+  return url.toString();
 }
 
 const DEFAULT_PROMPT = 'You are a friendly voice assistant. Answer in one or two short spoken sentences.';
@@ -78,7 +151,16 @@ export async function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Pro
   const port = integer('--port', flags.port) ?? integer('VOXSTATE_PORT', env['VOXSTATE_PORT']) ?? file.port;
   const host = flags.host ?? env['VOXSTATE_HOST'] ?? file.host;
   const systemPrompt = env['VOXSTATE_SYSTEM_PROMPT'] ?? file.systemPrompt;
-  return { ...file, ...(port === undefined ? {} : { port }), ...(host === undefined ? {} : { host }), ...(systemPrompt === undefined ? {} : { systemPrompt }) };
+  const allowedOrigins = (flags.allowedOrigin !== undefined && flags.allowedOrigin.length > 0 ? [...flags.allowedOrigin] : undefined) ?? listValue(env['VOXSTATE_ALLOWED_ORIGINS']) ?? file.allowedOrigins;
+  const trustProxy = trustProxyValue('--trust-proxy', flags.trustProxy) ?? trustProxyValue('VOXSTATE_TRUST_PROXY', env['VOXSTATE_TRUST_PROXY']) ?? file.trustProxy;
+  return {
+    ...file,
+    ...(port === undefined ? {} : { port }),
+    ...(host === undefined ? {} : { host }),
+    ...(systemPrompt === undefined ? {} : { systemPrompt }),
+    ...(allowedOrigins === undefined ? {} : { allowedOrigins }),
+    ...(trustProxy === undefined ? {} : { trustProxy }),
+  };
 }
 
 /**
@@ -143,9 +225,11 @@ export async function runServe(
   out: (line: string) => void,
   env: NodeJS.ProcessEnv = process.env,
   // The command prints its own summary; the JSON log carries warnings and errors unless asked for more.
-  logger: Logger = createLogger({ level: serveLogLevel(flags, env) }),
+  logger: Logger = createLogger({ level: serveLogLevel(flags, env), secrets: environmentSecrets(env) }),
 ): Promise<RunningServer> {
   const config = await loadConfig(flags, env);
+  // Checked before anything starts: a secret too short to sign with stops here.
+  const authSecret = authSecretFromEnv(env);
   // Before anything starts: a broken playbook stops here with every error listed.
   const playbook = flags.playbook === undefined ? undefined : await loadPlaybookModule(flags.playbook, { warn: (message) => out(`  note: ${message}`) });
   const detected = detectProviders(env, {}, logger);
@@ -157,7 +241,7 @@ export async function runServe(
   // The offline recognizer hears the playbook's phrases too (its language model is built from them).
   const vocabulary = playbook === undefined ? [] : playbookPhrases(playbook);
   const stt = detected.providers.stt instanceof PocketsphinxStt && vocabulary.length > 0 ? new PocketsphinxStt({ offlineVocabulary: vocabulary }) : detected.providers.stt;
-  const providers = { ...detected.providers, stt, ...(offlineLlm ? { llm: offlineLlm } : {}) };
+  const providers = { ...detected.providers, stt, ...(offlineLlm ? { llm: offlineLlm } : {}), ...(config.providerLimits === undefined ? {} : { limits: config.providerLimits }) };
   if (playbook) out(`  PLAYBOOK ${describePlaybook(playbook)} from ${flags.playbook}`);
   if (stt instanceof PocketsphinxStt) {
     const probe = await stt.probe();
@@ -165,8 +249,12 @@ export async function runServe(
     // The in-domain language model is written now, not during the first turn.
     else await stt.prepare();
   }
+  const storeUrl = sessionStoreUrl(flags, env);
   const motion = await resolveMotion(env, logger);
   out(`  AVATAR ${motion.description}`);
+  const store = storeUrl === undefined ? undefined : new RedisSessionStore({ connection: storeUrl, logger });
+  out(store === undefined ? '  STORE in memory (resumes on this process only)' : `  STORE ${printableUrl(storeUrl ?? '')} (shared; node ${store.nodeId})`);
+  out(authSecret === undefined ? `  AUTH off: any client may connect (set ${AUTH_SECRET_ENV} to require session tokens)` : `  AUTH session tokens signed with ${AUTH_SECRET_ENV} (voxstate token create)`);
   const server = new VoiceServer({
     providers,
     ...(playbook === undefined ? {} : { playbook }),
@@ -178,16 +266,23 @@ export async function runServe(
     ...(config.path === undefined ? {} : { path: config.path }),
     ...(config.vad === undefined ? {} : { vad: config.vad }),
     ...(config.turn === undefined ? {} : { turn: config.turn }),
-    ...(config.session === undefined ? {} : { session: config.session }),
+    ...(config.session === undefined && store === undefined ? {} : { session: { ...config.session, ...(store === undefined ? {} : { store }) } }),
     ...(config.iceServers === undefined ? {} : { iceServers: config.iceServers }),
     ...(config.maxMessageBytes === undefined ? {} : { maxMessageBytes: config.maxMessageBytes }),
     ...(config.maxMessagesPerSecond === undefined ? {} : { maxMessagesPerSecond: config.maxMessagesPerSecond }),
     ...(config.metrics === undefined ? {} : { metrics: config.metrics }),
+    ...(config.allowedOrigins === undefined ? {} : { allowedOrigins: config.allowedOrigins }),
+    ...(config.trustProxy === undefined ? {} : { trustProxy: config.trustProxy }),
+    ...(config.audioInput === undefined ? {} : { audioInput: config.audioInput }),
+    ...(config.connectionIdleTimeoutMs === undefined ? {} : { connectionIdleTimeoutMs: config.connectionIdleTimeoutMs }),
+    ...(authSecret === undefined ? {} : { auth: tokenAuth(authSecret, { onRefused: (reason) => logger.info({ reason }, 'session token refused') }) }),
+    secrets: environmentSecrets(env),
   });
   let address;
   try {
     address = await server.start();
   } catch (error) {
+    await store?.close();
     await motion.local?.stop();
     throw error;
   }

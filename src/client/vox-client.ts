@@ -314,7 +314,6 @@ export class VoxClient {
       this.#open('session.resumed').then(
         (message) => {
           const resumed = message as SessionResumed;
-          if (resumed.resumeToken !== undefined) this.#resumeToken = resumed.resumeToken;
           this.#attempt = 0;
           this.#events.emit('resumed', resumed);
         },
@@ -427,6 +426,9 @@ export class VoxClient {
         this.#resumeToken = message.resumeToken;
         this.#ready = message;
       }
+      // The server issues a new token at every resume and the one just used stops working: keep it
+      // before anything else can happen (the socket may drop again right away).
+      if (message.type === 'session.resumed' && message.resumeToken !== undefined) this.#resumeToken = message.resumeToken;
       this.#status = 'open';
       this.#startHeartbeat(socket);
       handshake.resolve(message);

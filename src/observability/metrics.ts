@@ -38,6 +38,8 @@ const EVENT_LOOP_RESOLUTION_MS = 10;
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10];
 const VAD_SECONDS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+/** Waits for a provider slot: from none (a free slot) to the default queue timeout (15 s). */
+const QUEUE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15];
 const VAD_BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 /** What a VAD offers to be watched: src/vad/shared-vad.ts `SharedVad.observeBatches`. */
@@ -84,6 +86,7 @@ export class Metrics {
   readonly #turnLatency: Histogram;
   readonly #providerLatency: Histogram<'provider' | 'kind'>;
   readonly #providerErrors: Counter<'provider' | 'code'>;
+  readonly #providerQueue: Histogram<'provider' | 'kind'>;
   readonly #vadSeconds: Histogram;
   readonly #vadBatch: Histogram;
   #loop: IntervalHistogram | undefined;
@@ -123,6 +126,13 @@ export class Metrics {
       labelNames: ['provider', 'code'],
       registers,
     });
+    this.#providerQueue = new Histogram({
+      name: 'voxstate_provider_queue_seconds',
+      help: 'Time a provider call of a limited kind (providers.limits) waited for a free slot, until it got one or timed out.',
+      labelNames: ['provider', 'kind'],
+      buckets: QUEUE_BUCKETS,
+      registers,
+    });
     this.#vadSeconds = new Histogram({ name: 'voxstate_vad_inference_seconds', help: 'Time of one batched VAD inference.', buckets: VAD_SECONDS_BUCKETS, registers });
     this.#vadBatch = new Histogram({ name: 'voxstate_vad_batch_size', help: 'Windows scored by one batched VAD inference.', buckets: VAD_BATCH_BUCKETS, registers });
     const collectLoopDelay = (gauge: Gauge<'quantile'>): void => this.#collectLoopDelay(gauge);
@@ -158,6 +168,7 @@ export class Metrics {
     for (const kind of ['stt', 'llm', 'tts'] as const) {
       const provider = providers[kind].name;
       this.#providerLatency.zero({ provider, kind });
+      this.#providerQueue.zero({ provider, kind });
       for (const code of PROVIDER_ERROR_CODES) this.#providerErrors.labels(provider, code).inc(0);
     }
   }
@@ -231,6 +242,11 @@ export class Metrics {
     const latency = firstResultMs(call);
     if (latency !== undefined) this.#providerLatency.observe({ provider: call.provider, kind: call.kind satisfies ProviderKind }, latency / 1000);
     if (call.outcome === 'failed') this.#providerErrors.labels(call.provider, call.errorCode ?? 'provider_failed').inc();
+  }
+
+  /** A call's wait for a provider slot (src/providers/limits.ts). */
+  providerQueued(kind: ProviderKind, provider: string, seconds: number): void {
+    this.#providerQueue.observe({ provider, kind }, seconds);
   }
 
   vadBatch(windows: number, seconds: number): void {

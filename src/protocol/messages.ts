@@ -164,8 +164,10 @@ export const sessionResumedSchema = z.object({
   sessionId: id,
   state: statePath,
   voice: voiceState,
-  /** A replacement resume token; when present the next resume must use it. */
+  /** A replacement resume token; when present the next resume must use it (the one just used no longer works). */
   resumeToken: z.string().min(1).max(512).optional(),
+  /** How many conversation messages the session holds (restored from the store, or kept in memory). */
+  historyLength: z.number().int().nonnegative().optional(),
   /** The playbook's current stage, when the session runs one. */
   stage: z.string().max(128).optional(),
 });

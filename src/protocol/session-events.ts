@@ -11,6 +11,7 @@
  */
 import type { PublicState, SessionEmitted } from '../../machines/session-types.js';
 import { ERROR_CODES } from './error-codes.js';
+import { clientErrorMessage, clientToolError } from './error-messages.js';
 import type { ServerMessage, ServerMessageOf } from './messages.js';
 
 /** What the translation remembers between events. */
@@ -103,11 +104,14 @@ export function encodeSessionEvent(event: SessionEmitted, state: SessionEncoderS
         event.results.map((result): ServerMessage =>
           result.ok
             ? { type: 'tool.end', replyId: String(event.replyId), callId: result.callId, name: result.name, ok: true, result: jsonOrText(result.content) }
-            : { type: 'tool.end', replyId: String(event.replyId), callId: result.callId, name: result.name, ok: false, error: result.content.slice(0, TOOL_ERROR_MAX) },
+            : { type: 'tool.end', replyId: String(event.replyId), callId: result.callId, name: result.name, ok: false, error: clientToolError(result.content).slice(0, TOOL_ERROR_MAX) },
         ),
       );
-    case 'error':
-      return same([{ type: 'error', code: wireErrorCode(event.code), message: event.message, fatal: event.fatal }]);
+    case 'error': {
+      // The client gets the code and a generic message; the detail is the server's (error-messages.ts).
+      const code = wireErrorCode(event.code);
+      return same([{ type: 'error', code, message: clientErrorMessage(code, event.message, event.provider), fatal: event.fatal }]);
+    }
     case 'session.idle':
       return same([{ type: 'session.idle', prompts: event.prompts }]);
     case 'stage.change':

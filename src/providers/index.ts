@@ -14,6 +14,7 @@ export {
   type RetryOptions,
   type TimeoutOptions,
 } from './resilience.js';
+export { limitProviders, type ProviderLimits } from './limits.js';
 export {
   OpenAiLlm,
   OpenAiRealtimeStt,

@@ -12,11 +12,13 @@ import { type ErrorCode, VoxError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { parseClientMessage, serializeServerMessage } from '../protocol/codec.js';
 import { closeCodeFor, CLOSE_NORMAL } from '../protocol/error-codes.js';
+import { clientErrorMessage } from '../protocol/error-messages.js';
 import { PROTOCOL_VERSION, type ClientMessage, type ClientMessageOf, type NegotiatedAudio, type ServerMessage } from '../protocol/messages.js';
 import { newResumeToken } from '../session/session.js';
 import type { WebRtcPeerTransport } from '../transport/webrtc.js';
 import { WebSocketAudioTransport } from '../transport/websocket-audio.js';
 import type { ServerContext } from './context.js';
+import { clientAddress } from './http-access.js';
 import type { SessionHost } from './session-host.js';
 
 const FRAME_MS = 20;
@@ -42,11 +44,15 @@ export class ClientConnection {
   #bucket: number;
   #bucketAt: number;
   #alive = true;
+  /** When the client last sent anything (a message, an audio frame, WebRTC audio): performance.now() ms. */
+  #lastActivity = performance.now();
+  #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: WebSocket, request: IncomingMessage, ctx: ServerContext) {
     this.#socket = socket;
     this.#ctx = ctx;
-    this.#ip = request.socket.remoteAddress ?? 'unknown';
+    // Behind trusted proxies the client is the address they forwarded (per-address limits count it).
+    this.#ip = clientAddress(request, ctx.options.trustProxyHops);
     this.#openedAt = Date.now();
     this.#logger = ctx.logger.child({ remote: this.#ip });
     this.#bucket = ctx.options.maxMessagesPerSecond;
@@ -57,6 +63,32 @@ export class ClientConnection {
     socket.on('pong', () => {
       this.#alive = true;
     });
+    this.#armIdle(ctx.options.connectionIdleTimeoutMs);
+  }
+
+  /**
+   * The idle timer: one timeout per connection, not one per message. When it fires it looks at
+   * the last activity and either closes the connection or waits for the rest of the period.
+   * Pongs do not count: ws answers pings by itself, so they prove the peer's TCP stack is alive,
+   * not that a client is using the connection.
+   */
+  #armIdle(ms: number): void {
+    if (this.#ctx.options.connectionIdleTimeoutMs <= 0 || this.#closed) return;
+    this.#idleTimer = setTimeout(() => this.#checkIdle(), ms);
+    this.#idleTimer.unref();
+  }
+
+  #checkIdle(): void {
+    this.#idleTimer = undefined;
+    if (this.#closed) return;
+    const limit = this.#ctx.options.connectionIdleTimeoutMs;
+    const quiet = performance.now() - this.#lastActivity;
+    if (quiet >= limit) {
+      this.#logger.info({ quietMs: Math.round(quiet) }, 'client sent nothing; closing the idle connection');
+      this.#error('connection_idle', `nothing received for ${limit} ms`, true);
+      return;
+    }
+    this.#armIdle(limit - quiet);
   }
 
   /** Heartbeat: called periodically by the server; a socket that did not answer the last ping is dropped. */
@@ -86,7 +118,8 @@ export class ClientConnection {
   }
 
   #error(code: ErrorCode, message: string, fatal = false): void {
-    this.#send({ type: 'error', code, message, fatal });
+    // Server-side failures reach the client as a generic message; the application's error event keeps the detail.
+    this.#send({ type: 'error', code, message: clientErrorMessage(code, message), fatal });
     this.#ctx.reportError(this.#host?.id, code, message);
     if (fatal) this.#close(closeCodeFor(code), code);
   }
@@ -108,11 +141,13 @@ export class ClientConnection {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#closed) return;
+    this.#lastActivity = performance.now();
     if (isBinary) {
       if (this.#wsAudio === undefined) {
         this.#error('protocol_not_ready', this.#host === undefined ? 'audio before session.ready' : 'this session uses WebRTC audio, not binary frames');
         return;
       }
+      // Frame size and inbound rate are checked by the transport (docs/configuration.md, audioInput).
       this.#wsAudio.receive(data as Buffer);
       return;
     }
@@ -244,32 +279,51 @@ export class ClientConnection {
       this.#error('protocol_unsupported_version', `protocol ${message.protocol} is not supported (this server speaks ${PROTOCOL_VERSION})`, true);
       return;
     }
-    let host = this.#ctx.registry.get(message.sessionId);
-    if (host === undefined || host.closed) {
-      if (this.#ctx.registry.expired(message.sessionId)) {
-        this.#error('session_expired', 'the session was not resumed within its TTL and has ended', true);
-        return;
-      }
-      const restored = await this.#ctx.restore(message.sessionId, message.resumeToken);
-      if (restored === 'missing') {
-        this.#error('session_not_found', 'no such session', true);
-        return;
-      }
-      if (restored === 'refused') {
+    // Live here and waiting for a resume: the session itself checks the token and issues a new one.
+    const local = this.#ctx.registry.get(message.sessionId);
+    let host: SessionHost | undefined;
+    let resumeToken: string | undefined;
+    if (local !== undefined && !local.closed) {
+      if (local.connected) {
         this.#error('session_resume_refused', 'the session cannot be resumed with this token', true);
         return;
       }
-      host = restored;
-      this.#ctx.registry.add(host, this.#ip, undefined);
+      // (One store read first: a copy left here when the session moved to another node must not take it back.)
+      if (await this.#ctx.checkHeld(local)) resumeToken = local.resume(message.resumeToken);
+      if (resumeToken !== undefined) host = local;
+    }
+    if (host === undefined || resumeToken === undefined) {
+      // Not live here, or it refused the token (which another node may have replaced after resuming
+      // the session there): the store's record decides. A restored session counts against the limits
+      // like a new one, under the principal it was opened with.
+      const restored = await this.#ctx.restore(message.sessionId, message.resumeToken, (principal) => this.#ctx.registry.refusal(this.#ip, principal));
+      if (!restored.ok) {
+        this.#error(restored.code, restored.message, true);
+        return;
+      }
+      if (this.#closed) {
+        // The client left while the record was being claimed: the session waits for another resume.
+        this.#ctx.registry.add(restored.host, this.#ip, restored.principal);
+        restored.host.start().detach();
+        return;
+      }
+      host = restored.host;
+      resumeToken = restored.resumeToken;
+      this.#ctx.registry.add(host, this.#ip, restored.principal);
       host.start();
-    } else if (host.connected || !host.resume(message.resumeToken)) {
-      this.#error('session_resume_refused', 'the session cannot be resumed with this token', true);
-      return;
     }
     const audio = this.#ctx.audioOf(host);
     this.#logger = host.logger.child({ remote: this.#ip });
     this.#bind(host, audio);
-    this.#send({ type: 'session.resumed', sessionId: host.id, state: host.state, voice: host.voice, ...(host.stage === undefined ? {} : { stage: host.stage }) });
+    this.#send({
+      type: 'session.resumed',
+      sessionId: host.id,
+      state: host.state,
+      voice: host.voice,
+      resumeToken,
+      historyLength: host.history.length,
+      ...(host.stage === undefined ? {} : { stage: host.stage }),
+    });
     this.#ctx.connected(this, { sessionId: host.id, remoteAddress: this.#ip, resumed: true, metadata: undefined });
   }
 
@@ -278,11 +332,25 @@ export class ClientConnection {
     // A session that ends by itself (idle, a fatal error) closes its connection, normally.
     host.attach(
       (message) => this.#send(message),
-      (reason) => this.#close(CLOSE_NORMAL, `session closed: ${reason}`),
+      // (Normally; a session resumed on another server closes with its error's code, 4409.)
+      (reason) => (reason === 'session_moved' ? this.#close(closeCodeFor('session_moved'), 'session_moved') : this.#close(CLOSE_NORMAL, `session closed: ${reason}`)),
     );
     if (audio.transport === 'websocket') {
-      this.#wsAudio = new WebSocketAudioTransport(this.#socket, { sampleRate: audio.sampleRate, logger: this.#logger });
-      host.setTransport(this.#wsAudio);
+      const { maxFrameMs, inboundRate } = this.#ctx.options.audioInput;
+      const transport = new WebSocketAudioTransport(this.#socket, {
+        sampleRate: audio.sampleRate,
+        logger: this.#logger,
+        maxFrameMs,
+        ...(inboundRate === undefined ? {} : { inboundRate }),
+      });
+      // The client kept sending audio faster than real time: refused, and its session ends.
+      transport.onClosed((info) => {
+        if (info.error?.code !== 'audio_rate_exceeded' || this.#wsAudio !== transport) return;
+        this.#error('audio_rate_exceeded', info.error.message, true);
+        host.close('audio_rate_exceeded');
+      });
+      this.#wsAudio = transport;
+      host.setTransport(transport);
     } else {
       // In a transport worker thread by default (webrtc-pool.ts); the session sees the same AudioTransport.
       const transport = this.#ctx.options.webrtc.create({
@@ -299,6 +367,10 @@ export class ClientConnection {
         this.#error('transport_failed', info.error.message, true);
         host.close('transport_failed');
       });
+      // WebRTC audio is activity too: a WebRTC client may send no message for minutes.
+      transport.onAudio(() => {
+        this.#lastActivity = performance.now();
+      });
       this.#webrtc = transport;
       host.setTransport(transport);
     }
@@ -307,6 +379,8 @@ export class ClientConnection {
   #onClose(code: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     const host = this.#host;
     this.#host = undefined;
     this.#wsAudio = undefined;

@@ -2,3 +2,19 @@ export { VoiceServer, type VoiceServerOptions, type VoiceServerEvents, type Serv
 export type { Hooks, TurnMetrics, ConnectionInfo, DisconnectTiming } from './hooks.js';
 export { DEFAULT_SESSION_LIMITS, type SessionLimits } from './registry.js';
 export { SessionHost } from './session-host.js';
+export {
+  createSessionToken,
+  verifySessionToken,
+  tokenAuth,
+  parseDuration,
+  SESSION_TOKEN_PREFIX,
+  MIN_SECRET_BYTES,
+  type SessionTokenClaims,
+  type SessionTokenFailure,
+  type SessionTokenVerdict,
+  type VerifiedSessionToken,
+  type TokenAuthOptions,
+  type TokenSecret,
+  type VerifyOptions,
+} from './tokens.js';
+export type { TrustProxy } from './http-access.js';

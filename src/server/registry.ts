@@ -1,5 +1,7 @@
 /**
- * The sessions of one server, with the limits that keep one client from taking them all.
+ * The sessions of one server, with the limits that keep one client from taking them all. Which
+ * sessions ended (and why) is the session store's business: its tombstones are what every server
+ * sharing it answers a late resume from.
  */
 import type { ErrorCode } from '../errors.js';
 import type { SessionHost } from './session-host.js';
@@ -21,12 +23,8 @@ interface Entry {
   readonly principal: string | undefined;
 }
 
-/** How many expired session ids are remembered, and for how long (so a late resume hears why). */
-const EXPIRED_MEMORY = { entries: 10_000, ms: 3_600_000 };
-
 export class SessionRegistry {
   readonly #entries = new Map<string, Entry>();
-  readonly #expired = new Map<string, number>();
   readonly #limits: SessionLimits;
 
   constructor(limits: SessionLimits = DEFAULT_SESSION_LIMITS) {
@@ -63,23 +61,15 @@ export class SessionRegistry {
     return this.#entries.get(sessionId)?.host;
   }
 
-  delete(sessionId: string): void {
+  /** What `auth` returned for the client that opened (or resumed) the session. */
+  principalOf(sessionId: string): string | undefined {
+    return this.#entries.get(sessionId)?.principal;
+  }
+
+  /** Removes the session; with `host`, only when that host is the one registered (a replacement keeps its entry). */
+  delete(sessionId: string, host?: SessionHost): void {
+    if (host !== undefined && this.#entries.get(sessionId)?.host !== host) return;
     this.#entries.delete(sessionId);
-  }
-
-  /** Remembers that `sessionId` ended because nobody resumed it in time. */
-  markExpired(sessionId: string, now = Date.now()): void {
-    this.#expired.set(sessionId, now);
-    for (const [id, at] of this.#expired) {
-      if (this.#expired.size <= EXPIRED_MEMORY.entries && now - at < EXPIRED_MEMORY.ms) break;
-      this.#expired.delete(id);
-    }
-  }
-
-  /** True when `sessionId` expired recently (its resume window passed). */
-  expired(sessionId: string, now = Date.now()): boolean {
-    const at = this.#expired.get(sessionId);
-    return at !== undefined && now - at < EXPIRED_MEMORY.ms;
   }
 
   hosts(): SessionHost[] {

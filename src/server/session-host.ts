@@ -12,20 +12,21 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { publicState, type SessionActorRef, type SessionEmitted, type SessionEvent, type VoiceState } from '../../machines/session.js';
 import { type Clock, realClock } from '../clock.js';
-import { VoxError } from '../errors.js';
+import { ProviderError, VoxError } from '../errors.js';
 import { createMotionLinkActor, type MotionLinkOptions } from '../motion/link.js';
 import { instrumentProviders } from '../observability/instrument.js';
 import { type Logger, sessionLogger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { tracingRegistered, TurnTracer } from '../observability/tracing.js';
 import type { ServerMessage } from '../protocol/messages.js';
+import { clientErrorMessage } from '../protocol/error-messages.js';
 import { SessionEventEncoder, wireErrorCode } from '../protocol/session-events.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
 import { applyGuard } from '../session/actors.js';
 import { AudioBinding } from '../session/audio-binding.js';
 import type { SessionOptions } from '../session/config.js';
 import { relayMotion } from '../session/motion.js';
-import { createSession } from '../session/session.js';
+import { createSession, newResumeToken } from '../session/session.js';
 import type { TurnDetector } from '../turn/detector.js';
 import type { Playbook, StageHookContext } from '../playbook/types.js';
 import { cloneStageData } from '../../machines/playbook.js';
@@ -40,6 +41,8 @@ export type MessageSender = (message: ServerMessage) => void;
 export interface SessionHostOptions {
   readonly sessionId: string;
   readonly resumeToken: string;
+  /** A token the client may still hold from before its last resume (NewHost.heldResumeToken). */
+  readonly heldResumeToken?: string;
   readonly providers: Providers;
   readonly tools?: readonly Tool[];
   readonly systemPrompt?: string;
@@ -69,6 +72,11 @@ export interface SessionHostOptions {
   readonly motion?: MotionLinkOptions;
   /** The conversation changed (a turn ended): persist it. */
   readonly onHistory?: (host: SessionHost, history: readonly ChatMessage[]) => void;
+  /** The client's connection dropped: the session waits for a resume (persist it for a resume elsewhere). */
+  readonly onSuspended?: (host: SessionHost) => void;
+  /** A resume issued a new token (the old one no longer works): persist its hash. Never log the token. */
+  /** A resume issued `token`; `held` is the one the client resumed with, valid until `token` is used. */
+  readonly onTokenRotated?: (host: SessionHost, token: string, held: string) => void;
   /** Observes the session's actor system (the server's inspector, src/inspect/). Default: none. */
   readonly inspect?: Observer<InspectionEvent>;
   /** The Prometheus series this session counts into (src/observability/metrics.ts). */
@@ -99,12 +107,18 @@ export class SessionHost {
   #closed = false;
   #closeReason = 'closed';
   #stage: string | undefined;
+  /** The secret the next `session.resume` must present; replaced at every resume. */
+  #resumeToken: string;
+  /** The token the client last resumed with: it may not have received `#resumeToken` (see `resume`). */
+  #heldToken: string | undefined;
   /** The reply in progress (the `turn` of log lines), from its turn.start to its reply.done. */
   #turn: number | undefined;
 
   constructor(options: SessionHostOptions) {
     this.#options = options;
     this.id = options.sessionId;
+    this.#resumeToken = options.resumeToken;
+    this.#heldToken = options.heldResumeToken;
     this.#logger = sessionLogger(options.logger, options.sessionId, () => ({ turn: this.#turn, state: this.#stateForLog() }));
     const clock = options.clock ?? realClock;
     this.createdAt = clock.now();
@@ -146,7 +160,7 @@ export class SessionHost {
         providers,
         output: this.#audio.sink,
         clock,
-        resumeToken: options.resumeToken,
+        resumeToken: () => (this.#heldToken === undefined ? this.#resumeToken : [this.#resumeToken, this.#heldToken]),
         logger: this.#logger,
         ...(this.#audio.vadLogic === undefined ? {} : { vad: this.#audio.vadLogic }),
         recorder: this.#audio.recorder,
@@ -184,8 +198,10 @@ export class SessionHost {
         onError: (error, fatal) => {
           const code = error instanceof VoxError ? error.code : 'provider_unavailable';
           this.#logger.warn({ err: error, fatal }, 'motion link error');
-          // The voice conversation goes on without the avatar: never fatal for the session.
-          this.#emit({ type: 'error', code, message: `avatar: ${error.message}`, fatal: false });
+          // The voice conversation goes on without the avatar: never fatal for the session. The
+          // client hears which part failed, not the Motion Server's own words (they stay in the log).
+          const message = `avatar: ${clientErrorMessage(code, error.message, 'avatar')}`;
+          this.#emit({ type: 'error', code, message, fatal: false });
           this.#hook('onError', { sessionId: this.id, code, message: error.message });
         },
       });
@@ -263,14 +279,30 @@ export class SessionHost {
     this.#send = undefined;
     this.#onEnded = undefined;
     this.#audio.detach();
-    if (!this.#closed) this.#input({ type: 'transport.lost' });
+    if (this.#closed) return;
+    this.#input({ type: 'transport.lost' });
+    this.#options.onSuspended?.(this);
   }
 
-  /** Resume the session with `token` (checked by the session itself, in constant time). True when it left `suspended`. */
-  resume(token: string): boolean {
-    if (this.#closed) return false;
+  /**
+   * Resume the session with `token` (checked by the session itself, in constant time). When it left
+   * `suspended`, a new token is issued and returned (for `session.resumed`); undefined when refused.
+   *
+   * Tokens rotate without locking the client out: the answer carrying the new token can be lost with
+   * its socket (a network that drops again right after reconnecting), and the client then holds only
+   * the token it sent. So the session accepts two: the newest, and the one the client last resumed
+   * with. Resuming with the newest retires the older one; every token before those is dead.
+   */
+  resume(token: string): string | undefined {
+    // Only a suspended session can be resumed (one taken over by another connection meanwhile is not).
+    if (this.#closed || this.connected || publicState(this.actor.getSnapshot().value).state !== 'suspended') return undefined;
     this.#input({ type: 'session.resume', token });
-    return publicState(this.actor.getSnapshot().value).state !== 'suspended';
+    if (publicState(this.actor.getSnapshot().value).state === 'suspended') return undefined;
+    // The client surely holds what it just sent; whether it gets the new one is not known yet.
+    this.#heldToken = token;
+    this.#resumeToken = newResumeToken();
+    this.#options.onTokenRotated?.(this, this.#resumeToken, token);
+    return this.#resumeToken;
   }
 
   async userText(text: string): Promise<void> {
@@ -287,6 +319,16 @@ export class SessionHost {
 
   close(reason = 'closed'): void {
     if (!this.#closed) this.#input({ type: 'session.close', reason });
+  }
+
+  /**
+   * The session was resumed on another node sharing the store, which holds it now: a client still
+   * connected here hears `session_moved` (fatal), and this copy ends (reason `session_moved`).
+   */
+  handOver(): void {
+    if (this.#closed) return;
+    this.#emit({ type: 'error', code: 'session_moved', message: 'the session was resumed on another server', fatal: true });
+    this.close('session_moved');
   }
 
   /** Sends a client-originated event; one the current state does not take is logged at debug. */
@@ -311,7 +353,9 @@ export class SessionHost {
   #report(error: unknown): void {
     const code = error instanceof VoxError ? error.code : 'internal';
     const message = error instanceof Error ? error.message : String(error);
-    this.#emit({ type: 'error', code, message, fatal: false });
+    this.#logger.warn({ err: error, code }, 'session error');
+    // The client gets a generic message for server-side failures; the hook and the log keep the detail.
+    this.#emit({ type: 'error', code, message: clientErrorMessage(code, message, error instanceof ProviderError ? error.provider : undefined), fatal: false });
     this.#hook('onError', { sessionId: this.id, code, message });
   }
 
@@ -399,8 +443,12 @@ export class SessionHost {
         }
         this.#options.onHistory?.(this, this.history);
         break;
+      case 'tools.end':
+        // The client's tool.end hides a tool's thrown message (src/protocol/error-messages.ts): the log keeps it.
+        for (const result of event.results) if (!result.ok) this.#logger.warn({ tool: result.name, callId: result.callId, result: result.content }, 'tool call failed');
+        break;
       case 'error':
-        this.#logger.warn({ code: event.code, fatal: event.fatal, message: event.message }, 'session error');
+        this.#logger.warn({ code: event.code, fatal: event.fatal, message: event.message, ...(event.provider === undefined ? {} : { provider: event.provider }) }, 'session error');
         this.#hook('onError', { sessionId, code: wireErrorCode(event.code), message: event.message });
         break;
       default:

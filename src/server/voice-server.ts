@@ -10,17 +10,21 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { ConfigError, type ErrorCode } from '../errors.js';
-import { type Logger, silentLogger } from '../observability/logger.js';
+import { type Logger, scrubbingLogger, SecretScrubber, silentLogger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import type { Registry } from 'prom-client';
 import { DEFAULT_MAX_CLIENT_MESSAGE_BYTES } from '../protocol/codec.js';
 import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
+import { limitProviders, type ProviderLimits } from '../providers/limits.js';
 import type { ChatMessage, Providers, Tool } from '../providers/types.js';
+import { type InboundRateOptions, resolveInboundRate } from '../transport/inbound-rate.js';
 import { resolveSessionSettings, type SessionOptions } from '../session/config.js';
 import type { TurnDetector } from '../turn/detector.js';
 import type { Playbook } from '../playbook/types.js';
 import type { MotionLinkOptions } from '../motion/link.js';
 import { MemorySessionStore, type SessionStore } from '../session/store.js';
+import { DEFAULT_STORE_RETRY, type StoreRetry } from '../session/store-writer.js';
+import { SessionPersistence } from './session-persistence.js';
 import { type VadConfig, resolveVadConfig } from '../vad/config.js';
 import { getSharedVad, type SharedVad } from '../vad/shared-vad.js';
 import { ClientConnection, WEBRTC_PCM_RATES } from './connection.js';
@@ -31,16 +35,16 @@ import { callHook, type ConnectionInfo, type DisconnectTiming, type HookName, ty
 import { DEFAULT_SESSION_LIMITS, SessionRegistry, type SessionLimits } from './registry.js';
 import { SessionHost } from './session-host.js';
 import { INSPECT_PATH, INSPECT_STREAM_PATH, type InspectOption, type Inspector, inspectorFor } from '../inspect/inspector.js';
-import { checkAccess } from './http-access.js';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { checkAccess, type TrustProxy, trustedHops } from './http-access.js';
+import { checkOrigin, type OriginPolicy, originPolicy } from './origin.js';
 
 const SERVER_STOPPED = 'server stopped';
-
 export type AuthResult = boolean | { readonly principal: string };
 export type Authenticate = (token: string | undefined) => AuthResult | Promise<AuthResult>;
 
 export interface VoiceServerOptions {
-  readonly providers: Providers;
+  /** The providers every session uses; `limits` caps their concurrent calls server-wide (docs/configuration.md). */
+  readonly providers: Providers & { readonly limits?: ProviderLimits };
   readonly systemPrompt?: string;
   readonly tools?: readonly Tool[];
   /** Default 8787. 0 picks a free port. Ignored when `server` is given. */
@@ -67,7 +71,19 @@ export interface VoiceServerOptions {
     /** How long a dropped session waits for a resume. Default 60 000 ms. */
     readonly ttlMs?: number;
     readonly limits?: Partial<SessionLimits>;
+    /**
+     * Where sessions are kept for a resume on this or another server: `MemorySessionStore` (the
+     * default, this process only) or `RedisSessionStore` (shared by several nodes; docs/deployment.md).
+     * The server closes it when it stops.
+     */
     readonly store?: SessionStore;
+    /**
+     * How long the stored record of a live (connected) session stays resumable after its last write,
+     * should its node die without suspending it. Default 86 400 000 ms (24 h).
+     */
+    readonly recordTtlMs?: number;
+    /** Backoff of a failed store write, retried until it lands or the session ends. Default 100 ms doubling to 5 000 ms. */
+    readonly storeRetry?: Partial<StoreRetry>;
   };
   /** STUN/TURN servers for WebRTC, sent to clients in session.ready. Default [] (host candidates). */
   readonly iceServers?: readonly IceServer[];
@@ -85,8 +101,29 @@ export interface VoiceServerOptions {
   readonly motion?: MotionLinkOptions;
   readonly hooks?: Hooks;
   readonly logger?: Logger;
-  /** Checks `session.hello.token`. Default: everyone may connect. */
+  /**
+   * Checks `session.hello.token` (and the bearer token of /metrics and /inspect from non-loopback
+   * callers). Default: everyone may connect. `tokenAuth(secret)` accepts `createSessionToken` tokens.
+   */
   readonly auth?: Authenticate;
+  /**
+   * Web pages (exact origins, `https://app.example.com`) whose scripts may open the WebSocket, besides
+   * the server's own origin and loopback ones (`http(s)://localhost`, `127.0.0.1`, `[::1]`, any port).
+   * `'null'` allows sandboxed iframes and file:// pages; `'*'` allows every page (unsafe: any site the
+   * user visits can then drive the agent). Clients that send no `Origin` (not browsers) are not affected.
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * Count a client by the address in `X-Forwarded-For` (per-address session limits, loopback access to
+   * /metrics and /inspect) instead of the socket's: `true` behind one reverse proxy, a number behind
+   * that many. Default false. Set it only when every request passes the proxies (docs/configuration.md).
+   */
+  readonly trustProxy?: TrustProxy;
+  /**
+   * Strings that must never reach a log line or a client: your provider API keys, the auth secret.
+   * Cut out of every field and error the server logs (the Motion Server's `motion.apiKey` is added by itself).
+   */
+  readonly secrets?: readonly string[];
   /**
    * The live inspector at `GET /inspect` and its stream `/inspect/ws` (docs/inspect.md). Default:
    * on when this server listens on a loopback host of its own, off otherwise. Open to loopback
@@ -98,6 +135,14 @@ export interface VoiceServerOptions {
   readonly maxMessageBytes?: number;
   /** JSON messages per second per client before it is cut off. Default 50. */
   readonly maxMessagesPerSecond?: number;
+  /**
+   * Limits on a client's binary audio (websocket audio): `maxFrameMs` (default 500) the longest
+   * frame, and `inboundRate` (default 1.5 × real time, 2000 ms burst, refused after 3000 ms over the
+   * rate; `false` = off). docs/configuration.md.
+   */
+  readonly audioInput?: { readonly maxFrameMs?: number; readonly inboundRate?: InboundRateOptions | false };
+  /** A connection that sends nothing at all (no message, no audio) this long is closed with `connection_idle`. Default 60 000 ms; 0 = never. */
+  readonly connectionIdleTimeoutMs?: number;
   /** Server → client ping interval to detect dead sockets. Default 15 000 ms. */
   readonly heartbeatMs?: number;
   /**
@@ -141,7 +186,8 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
   readonly #options: VoiceServerOptions;
   readonly #logger: Logger;
   readonly #registry: SessionRegistry;
-  readonly #store: SessionStore;
+  /** The session store and what each session writes to it (session-persistence.ts). */
+  readonly #persistence: SessionPersistence;
   readonly #audio = new WeakMap<SessionHost, NegotiatedAudio>();
   readonly #connections = new Set<ClientConnection>();
   readonly #routes = new Map<string, RouteHandler>();
@@ -150,6 +196,10 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
   readonly #path: string;
   readonly #inspector: Inspector | undefined;
   readonly #metrics: Metrics | undefined;
+  readonly #origins: OriginPolicy;
+  readonly #trustProxyHops: number;
+  /** The server's providers with `providers.limits` applied: the one copy every session calls. */
+  readonly #providers: Providers;
   #detachMetrics: (() => void) | undefined;
   #http: Server | undefined;
   #ownsHttp = false;
@@ -176,16 +226,44 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     // Validate the turn options now, not at the first connection (the end of turn starts at the VAD's pause).
     resolveSessionSettings({ ...options.turn, sessionTtlMs: this.#ttlMs }, vadConfig?.pauseMs);
     this.#options = options;
-    this.#logger = options.logger ?? silentLogger();
+    this.#origins = originPolicy(options.allowedOrigins);
+    this.#trustProxyHops = trustedHops(options.trustProxy);
+    if (options.secrets !== undefined && (!Array.isArray(options.secrets) || options.secrets.some((s) => typeof s !== 'string'))) {
+      throw new ConfigError('secrets', 'must be an array of strings');
+    }
+    // Every line this server and its sessions write goes through the scrubber (provider errors can quote keys).
+    this.#logger =
+      options.logger === undefined ? silentLogger() : scrubbingLogger(options.logger, new SecretScrubber([...(options.secrets ?? []), options.motion?.apiKey]));
     this.#registry = new SessionRegistry({ ...DEFAULT_SESSION_LIMITS, ...options.session?.limits });
-    this.#store = options.session?.store ?? new MemorySessionStore();
+    const retry = options.session?.storeRetry;
+    this.#persistence = new SessionPersistence({
+      store: options.session?.store ?? new MemorySessionStore(),
+      registry: this.#registry,
+      logger: this.#logger,
+      ttlMs: this.#ttlMs,
+      recordTtlMs: positive('session.recordTtlMs', options.session?.recordTtlMs, 86_400_000),
+      retry: {
+        initialDelayMs: positive('session.storeRetry.initialDelayMs', retry?.initialDelayMs, DEFAULT_STORE_RETRY.initialDelayMs),
+        maxDelayMs: positive('session.storeRetry.maxDelayMs', retry?.maxDelayMs, DEFAULT_STORE_RETRY.maxDelayMs),
+      },
+      stoppedReason: SERVER_STOPPED,
+    });
     this.#path = options.path ?? '/ws';
+    const inboundRate = options.audioInput?.inboundRate;
+    const idleMs = options.connectionIdleTimeoutMs ?? 60_000;
+    if (!Number.isFinite(idleMs) || idleMs < 0) throw new ConfigError('connectionIdleTimeoutMs', `must be a number >= 0, got ${String(idleMs)}`);
     this.#connectionOptions = {
       maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_CLIENT_MESSAGE_BYTES, 256),
       maxMessagesPerSecond: positive('maxMessagesPerSecond', options.maxMessagesPerSecond, 50),
+      audioInput: {
+        maxFrameMs: positive('audioInput.maxFrameMs', options.audioInput?.maxFrameMs, 500, 20),
+        inboundRate: inboundRate === false ? undefined : resolveInboundRate(inboundRate ?? {}, 'audioInput.inboundRate'),
+      },
+      connectionIdleTimeoutMs: idleMs,
       iceServers: options.iceServers ?? [],
       webrtcHostAddresses: options.webrtcHostAddresses,
-      webrtc: webRtcTransportFactory(options.webrtc, options.logger ?? silentLogger()),
+      webrtc: webRtcTransportFactory(options.webrtc, this.#logger),
+      trustProxyHops: this.#trustProxyHops,
     };
     this.route('GET', '/health', (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -196,10 +274,12 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     const metricsOption = options.metrics ?? true;
     const metrics = metricsOption === false ? undefined : createMetrics(metricsOption === true ? {} : metricsOption);
     this.#metrics = metrics;
+    const { limits, stt, llm, tts } = providers;
+    this.#providers = limitProviders({ stt, llm, tts }, limits, { onQueued: (kind, provider, seconds) => metrics?.providerQueued(kind, provider, seconds) });
     if (metrics !== undefined) {
       metrics.knownProviders(providers);
       this.route('GET', '/metrics', async (req, res) => {
-        const access = await checkAccess(req, options.auth);
+        const access = await checkAccess(req, options.auth, this.#trustProxyHops);
         if (!access.ok) {
           res.writeHead(access.status, { 'content-type': 'application/json', ...(access.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) });
           res.end(JSON.stringify({ error: access.status === 401 ? 'unauthorized' : 'forbidden' }));
@@ -214,7 +294,13 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     // ---- the inspector (src/inspect, docs/inspect.md)
     const inspector = inspectorFor(options, this.#logger);
     this.#inspector = inspector;
-    if (inspector !== undefined) this.route('GET', INSPECT_PATH, (req, res) => inspector.servePage(req, res, options.auth));
+    if (inspector !== undefined) {
+      this.route('GET', INSPECT_PATH, async (req, res) => {
+        // Behind a proxy the inspector's own loopback check would see the proxy: decide here first.
+        if (!(await this.#forwardedAccess(req, (status) => res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 401 ? 'unauthorized' : 'forbidden')))) return;
+        await inspector.servePage(req, res, options.auth);
+      });
+    }
 
     // ---- the browser demo page (demo-page.ts)
     if (options.demoPage ?? options.server === undefined) {
@@ -262,10 +348,24 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     this.#wss = wss;
     this.#upgradeListener = (req, socket, head) => {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-      if (path !== this.#path) {
-        if (path === INSPECT_STREAM_PATH && this.#inspector !== undefined) {
-          this.#inspector.handleUpgrade(req, socket, head, wss, this.#options.auth).catch(() => socket.destroy());
-        } else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      const inspecting = path === INSPECT_STREAM_PATH && this.#inspector !== undefined;
+      if (path !== this.#path && !inspecting) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      // A page on another site must not reach the agent (or the inspector) through the user's browser.
+      const origin = checkOrigin(req, this.#origins, this.#trustProxyHops > 0);
+      if (!origin.ok) {
+        this.#logger.info({ origin: origin.origin.slice(0, 200), path, remote: req.socket.remoteAddress }, 'WebSocket upgrade refused: origin not allowed');
+        const body = JSON.stringify({ error: 'origin_not_allowed' });
+        socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        return;
+      }
+      if (inspecting) {
+        const inspector = this.#inspector as Inspector;
+        void this.#forwardedAccess(req, (status) => socket.end(`HTTP/1.1 ${status === 401 ? '401 Unauthorized' : '403 Forbidden'}\r\nConnection: close\r\n\r\n`))
+          .then((allowed) => (allowed ? inspector.handleUpgrade(req, socket, head, wss, this.#options.auth) : undefined))
+          .catch(() => socket.destroy());
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -326,7 +426,8 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
         await new Promise<void>((resolve) => http.close(() => resolve()));
       }
     }
-    await this.#store.close?.();
+    // The records of the sessions just stopped (and any write still waiting) get one more try before the store closes.
+    await this.#persistence.close();
     await this.#connectionOptions.webrtc.close();
     this.#detachMetrics?.();
     this.#detachMetrics = undefined;
@@ -352,6 +453,17 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: 'internal' }));
       });
+  }
+
+  /**
+   * Behind trusted proxies, whether the forwarded client may read the inspector (`refuse` answers
+   * it when not). Without trustProxy the inspector's own check (on the socket's address) decides.
+   */
+  async #forwardedAccess(req: IncomingMessage, refuse: (status: 401 | 403) => void): Promise<boolean> {
+    if (this.#trustProxyHops === 0) return true;
+    const access = await checkAccess(req, this.#options.auth, this.#trustProxyHops);
+    if (!access.ok) refuse(access.status);
+    return access.ok;
   }
 
   #reportError(sessionId: string | undefined, code: string, message: string, cause?: unknown): void {
@@ -384,25 +496,8 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       createHost: (spec: NewHost) => this.#createHost(spec),
       hasPlaybook: (name) => this.#options.playbooks !== undefined && Object.hasOwn(this.#options.playbooks, name),
       audioOf: (host) => this.#audio.get(host) as NegotiatedAudio,
-      restore: async (sessionId, resumeToken) => {
-        const record = await this.#store.get(sessionId);
-        if (record === undefined) return 'missing';
-        const presented = createHash('sha256').update(resumeToken).digest();
-        const expected = Buffer.from(record.resumeTokenHash, 'hex');
-        if (expected.length !== presented.length || !timingSafeEqual(expected, presented)) return 'refused';
-        const audio: NegotiatedAudio =
-          record.audio.transport === 'webrtc'
-            ? { transport: 'webrtc', format: 'opus', sampleRate: 48_000, channels: 1, frameMs: 20 }
-            : { transport: 'websocket', format: 'pcm16', sampleRate: record.audio.sampleRate as 16_000 | 24_000 | 48_000, channels: 1, frameMs: 20 };
-        const playbook = record.playbook;
-        return this.#createHost({
-          sessionId,
-          resumeToken,
-          audio,
-          history: record.history,
-          ...(playbook === undefined ? {} : { playbook: { name: playbook.name ?? '', stage: playbook.stage, ...(playbook.data === undefined ? {} : { data: playbook.data }) } }),
-        });
-      },
+      restore: (sessionId, resumeToken, admit) => this.#persistence.restore(sessionId, resumeToken, admit, (spec) => this.#createHost(spec)),
+      checkHeld: (host) => this.#persistence.checkHeld(host),
       connected: (_connection, info) => {
         this.emit('connection', info);
         this.#callHook('onConnection', info, info.sessionId);
@@ -425,37 +520,22 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
   #createHost(spec: NewHost): SessionHost {
     const options = this.#options;
     const vad = options.vad === false ? false : { ...(options.vad === undefined ? {} : { config: options.vad }), shared: options.sharedVad ?? getSharedVad() };
-    const tokenHash = createHash('sha256').update(spec.resumeToken).digest('hex');
-    const createdAt = Date.now();
     const playbookName = spec.playbook?.name ?? '';
     const playbook = playbookName === '' ? options.playbook : options.playbooks?.[playbookName];
-    let stage: { id: string; data?: Readonly<Record<string, unknown>> } | undefined =
+    const stage: { id: string; data?: Readonly<Record<string, unknown>> } | undefined =
       spec.playbook?.stage === undefined ? undefined : { id: spec.playbook.stage, ...(spec.playbook.data === undefined ? {} : { data: spec.playbook.data }) };
-    /** Persists the conversation (and the playbook stage); it stays resumable from the store for `lifetimeMs`. */
-    let lastHistory: readonly ChatMessage[] = spec.history ?? [];
-    const writeRecord = (history: readonly ChatMessage[], lifetimeMs: number): void => {
-      const now = Date.now();
-      lastHistory = history;
-      void this.#store
-        .set({
-          sessionId: spec.sessionId,
-          resumeTokenHash: tokenHash,
-          history,
-          ...(playbook === undefined || stage === undefined
-            ? {}
-            : { playbook: { ...(playbookName === '' ? {} : { name: playbookName }), stage: stage.id, ...(stage.data === undefined ? {} : { data: stage.data }) } }),
-          audio: { transport: spec.audio.transport, sampleRate: spec.audio.sampleRate },
-          createdAt,
-          updatedAt: now,
-          expiresAt: now + lifetimeMs,
-        })
-        .catch((error: unknown) => this.#logger.warn({ err: error }, 'session store write failed'));
-    };
-    const inspection = this.#inspector?.session(spec.sessionId, { secrets: [spec.resumeToken] });
+    // Its record: written at turn boundaries, stage changes, suspend and resume (session-persistence.ts).
+    const persisted = this.#persistence.forSession(spec, playbook === undefined ? undefined : { name: playbookName, stage });
+    // Every token the session issues is cut out of what the inspector shows.
+    const { secrets } = persisted;
+    // And the configured secrets (provider keys quoted in a provider's error, the Motion Server key).
+    for (const secret of [...(options.secrets ?? []), options.motion?.apiKey]) if (secret !== undefined && secret.length >= 8) secrets.push(secret);
+    const inspection = this.#inspector?.session(spec.sessionId, { secrets });
     const host = new SessionHost({
       sessionId: spec.sessionId,
       resumeToken: spec.resumeToken,
-      providers: options.providers,
+      ...(spec.heldResumeToken === undefined ? {} : { heldResumeToken: spec.heldResumeToken }),
+      providers: this.#providers,
       session: { ...options.turn, sessionTtlMs: this.#ttlMs },
       vad,
       outputSampleRate: spec.audio.transport === 'webrtc' ? WEBRTC_PCM_RATES.output : spec.audio.sampleRate,
@@ -466,21 +546,10 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       ...(options.traceContent === undefined ? {} : { traceContent: options.traceContent }),
       onHookError: (name, error, sessionId) => this.#hookFailed(name, error, sessionId),
       onClosed: (closed) => {
-        this.#registry.delete(closed.id);
-        if (closed.closeReason === 'expired') this.#registry.markExpired(closed.id);
-        // A server that stops keeps its sessions' records: another server sharing the store (or this
-        // one, restarted) can resume them.
-        if (closed.closeReason === SERVER_STOPPED) {
-          writeRecord(closed.history, this.#ttlMs);
-          return;
-        }
-        void this.#store.delete(closed.id).catch((error: unknown) => this.#logger.warn({ err: error }, 'session store delete failed'));
+        this.#registry.delete(closed.id, closed);
+        persisted.closed(closed);
       },
-      onHistory: (_changed, history) => writeRecord(history, 24 * 3_600_000),
-      onStage: (next) => {
-        stage = next;
-        writeRecord(lastHistory, 24 * 3_600_000);
-      },
+      ...persisted.hostOptions,
       ...(playbook === undefined ? {} : { playbook }),
       ...(stage === undefined ? {} : { stage }),
       ...(options.systemPrompt === undefined ? {} : { systemPrompt: options.systemPrompt }),
@@ -491,6 +560,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
       ...(spec.language === undefined ? {} : { language: spec.language }),
       ...(spec.voice === undefined ? {} : { voice: spec.voice }),
     });
+    persisted.attach(host);
     this.#audio.set(host, spec.audio);
     inspection?.attach(host.actor);
     return host;

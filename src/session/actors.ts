@@ -12,9 +12,12 @@ import { runToolCall, type TimerClock } from '../tools/run.js';
 export interface ErrorInfo {
   readonly code: string;
   readonly message: string;
+  /** Which kind of provider failed: the client's generic message names it (src/protocol/error-messages.ts). */
+  readonly provider?: string;
 }
 
 export function describeError(error: unknown, fallback = 'provider_failed'): ErrorInfo {
+  if (error instanceof ProviderError) return { code: error.code, message: error.message, provider: error.provider };
   if (isVoxError(error)) return { code: error.code, message: error.message };
   if (error instanceof Error) return { code: fallback, message: error.message };
   return { code: fallback, message: String(error) };
@@ -69,7 +72,7 @@ export function createLlmActor(llm: LlmProvider) {
         }
         if (!signal.aborted) sendBack({ type: 'llm.done' });
       } catch (error) {
-        if (!signal.aborted && !isAbortError(error)) sendBack({ type: 'llm.error', error: describeError(error) });
+        if (!signal.aborted && !isAbortError(error)) sendBack({ type: 'llm.error', error: { provider: 'llm', ...describeError(error) } });
       }
     })();
     return () => controller.abort();
@@ -134,7 +137,7 @@ export function createTtsActor(tts: TtsProvider, voice?: string, guard?: Guard) 
         if (!signal.aborted) sendBack({ type: 'tts.done', segment: input.segment });
       } catch (error) {
         if (!signal.aborted && !isAbortError(error)) {
-          sendBack({ type: 'tts.error', segment: input.segment, error: describeError(error) });
+          sendBack({ type: 'tts.error', segment: input.segment, error: { provider: 'tts', ...describeError(error) } });
         }
       }
     })();

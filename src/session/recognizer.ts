@@ -154,7 +154,7 @@ export function createRecognizer(options: RecognizerOptions) {
         } catch (error) {
           if (controller.signal.aborted || isAbortError(error)) return 'aborted';
           const { code, message } = describeError(error);
-          send({ type: 'stt.warning', utterance: id, error: { code, message: `${message}; falling back to batch transcription` } });
+          send({ type: 'stt.warning', utterance: id, error: { code, message: `${message}; falling back to batch transcription`, provider: 'stt' } });
           return 'failed';
         }
       })();
@@ -179,7 +179,7 @@ export function createRecognizer(options: RecognizerOptions) {
             send({
               type: 'stt.warning',
               utterance: u.id,
-              error: { code: 'provider_timeout', message: `the recognizer gave no final within ${options.sttTimeoutMs} ms; falling back to batch transcription` },
+              error: { code: 'provider_timeout', message: `the recognizer gave no final within ${options.sttTimeoutMs} ms; falling back to batch transcription`, provider: 'stt' },
             });
           }
           // Batch: the whole utterance, once (also the fallback of a failed or hung stream).
@@ -215,7 +215,7 @@ export function createRecognizer(options: RecognizerOptions) {
         if (!live.has(u.id)) return;
         live.delete(u.id);
         u.controller.abort();
-        send({ type: 'stt.failed', utterance: u.id, error: describeError(error) });
+        send({ type: 'stt.failed', utterance: u.id, error: { provider: 'stt', ...describeError(error) } });
       }
     };
 

@@ -38,8 +38,11 @@ export interface SessionDependencies {
   readonly vad?: AnyActorLogic;
   /** The `motion` child: the Motion Server link machine (src/motion/link.ts). Default: none. */
   readonly motion?: AnyActorLogic;
-  /** The secret that `session.resume` must present. */
-  readonly resumeToken: string;
+  /**
+   * The secret that `session.resume` must present; a function when it changes (the server issues a new
+   * one at every resume). A function may return several: any of them resumes the session.
+   */
+  readonly resumeToken: string | (() => string | readonly string[]);
   readonly logger?: Logger;
   readonly language?: string;
   readonly voice?: string;
@@ -145,7 +148,8 @@ export function createSessionLogic(deps: SessionDependencies) {
       playout: createPlayoutLogic({ sink: deps.output, clock, ...(deps.logger ? { logger: deps.logger } : {}) }),
     },
   });
-  const token = deps.resumeToken;
+  const currentToken = deps.resumeToken;
+  const token = typeof currentToken === 'function' ? currentToken : () => currentToken;
   const recognizer = createRecognizer({
     stt: deps.providers.stt,
     recorder: deps.recorder ?? new AudioRecorder(),
@@ -178,7 +182,14 @@ export function createSessionLogic(deps: SessionDependencies) {
       },
     },
     guards: {
-      resumeTokenValid: ({ event }) => event.type === 'session.resume' && secretsEqual(event.token, token),
+      resumeTokenValid: ({ event }) => {
+        if (event.type !== 'session.resume') return false;
+        const accepted = token();
+        // Every candidate is compared (no early exit), so the time taken does not tell which matched.
+        let valid = false;
+        for (const candidate of typeof accepted === 'string' ? [accepted] : accepted) valid = secretsEqual(event.token, candidate) || valid;
+        return valid;
+      },
     },
   });
 }

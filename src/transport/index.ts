@@ -9,6 +9,7 @@ export type {
 } from './audio-transport.js';
 export { WebSocketAudioTransport } from './websocket-audio.js';
 export type { AudioSocket, BinaryData, WebSocketAudioStats, WebSocketAudioTransportOptions } from './websocket-audio.js';
+export { InboundRateMeter, type InboundRateOptions, type InboundVerdict } from './inbound-rate.js';
 export { WebRtcTransport, OPUS_SAMPLE_RATE } from './webrtc.js';
 export type {
   HandleOfferOptions,

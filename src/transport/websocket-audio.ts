@@ -4,7 +4,7 @@
  * text messages never reach this class. `close()` detaches from the socket without closing it.
  */
 import type { WebSocket } from 'ws';
-import { AudioFormatError, toVoxError, type VoxError } from '../errors.js';
+import { AudioFormatError, ConfigError, ProtocolError, toVoxError, TransportError, type VoxError } from '../errors.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import type {
   AudioFormat,
@@ -14,6 +14,7 @@ import type {
   TransportClosedInfo,
   Unsubscribe,
 } from './audio-transport.js';
+import { InboundRateMeter, type InboundRateOptions } from './inbound-rate.js';
 import { ListenerSet } from './listeners.js';
 import { pcm16FromBytes, pcm16ToBytes } from './pcm16.js';
 
@@ -40,6 +41,20 @@ export interface WebSocketAudioTransportOptions {
   readonly maxBufferedBytes?: number;
   /** Queue length beyond which the oldest outbound frames are dropped. Default 50 (1 s of 20 ms frames). */
   readonly maxQueuedFrames?: number;
+  /**
+   * Longest inbound frame, in ms of audio at `sampleRate`. A longer one is dropped and reported
+   * (`protocol_message_too_large`, not fatal). Default: no limit (the socket's `maxPayload` only).
+   */
+  readonly maxFrameMs?: number;
+  /**
+   * Inbound audio faster than real time (./inbound-rate.ts): frames over the rate are dropped, the
+   * first drop of an episode is reported (`audio_rate_exceeded`, not fatal), and an excess that
+   * lasts `refuseAfterMs` ends the transport with `audio_rate_exceeded` (`onClosed`, reason
+   * `failed`). Default: no limit.
+   */
+  readonly inboundRate?: InboundRateOptions;
+  /** The monotonic clock inbound frames are timed on, in ms. Default `performance.now`. */
+  readonly now?: () => number;
   readonly logger?: Logger;
 }
 
@@ -52,6 +67,10 @@ export interface WebSocketAudioStats {
   readonly clearedFrames: number;
   /** Inbound frames rejected as malformed. */
   readonly invalidFrames: number;
+  /** Inbound frames longer than `maxFrameMs`, dropped. */
+  readonly oversizedFrames: number;
+  /** Inbound frames dropped for arriving faster than `inboundRate` allows. */
+  readonly throttledFrames: number;
   readonly queuedFrames: number;
 }
 
@@ -73,6 +92,11 @@ export class WebSocketAudioTransport implements AudioTransport {
   readonly #logger: Logger;
   readonly #maxBufferedBytes: number;
   readonly #maxQueuedFrames: number;
+  /** Longest inbound frame in bytes (Infinity: no limit). */
+  readonly #maxFrameBytes: number;
+  readonly #maxFrameMs: number | undefined;
+  readonly #rate: InboundRateMeter | undefined;
+  readonly #now: () => number;
   readonly #queue: Buffer[] = [];
   readonly #audio: ListenerSet<[Int16Array, number]>;
   readonly #errors: ListenerSet<[VoxError]>;
@@ -88,6 +112,7 @@ export class WebSocketAudioTransport implements AudioTransport {
   #droppedFrames = 0;
   #clearedFrames = 0;
   #invalidFrames = 0;
+  #oversizedFrames = 0;
 
   constructor(socket: AudioSocket, options: WebSocketAudioTransportOptions) {
     if (!Number.isInteger(options.sampleRate) || options.sampleRate <= 0) {
@@ -100,6 +125,14 @@ export class WebSocketAudioTransport implements AudioTransport {
     this.outputFrameSamples = Math.round(this.outputSampleRate / 50);
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_FRAMES * this.outputFrameSamples * 2;
     this.#maxQueuedFrames = Math.max(1, options.maxQueuedFrames ?? 50);
+    if (options.maxFrameMs !== undefined && !(Number.isFinite(options.maxFrameMs) && options.maxFrameMs > 0)) {
+      throw new ConfigError('maxFrameMs', `must be a positive number of milliseconds, got ${String(options.maxFrameMs)}`);
+    }
+    this.#maxFrameMs = options.maxFrameMs;
+    // Whole samples only: a limit that fell between two samples would refuse an exact frame.
+    this.#maxFrameBytes = options.maxFrameMs === undefined ? Number.POSITIVE_INFINITY : Math.floor((options.maxFrameMs * options.sampleRate) / 1000) * 2;
+    this.#rate = options.inboundRate === undefined ? undefined : new InboundRateMeter(options.inboundRate);
+    this.#now = options.now ?? (() => performance.now());
     this.#audio = new ListenerSet(this.#logger, 'audio');
     this.#errors = new ListenerSet(this.#logger, 'error');
     this.#closedListeners = new ListenerSet(this.#logger, 'closed');
@@ -118,6 +151,8 @@ export class WebSocketAudioTransport implements AudioTransport {
       droppedFrames: this.#droppedFrames,
       clearedFrames: this.#clearedFrames,
       invalidFrames: this.#invalidFrames,
+      oversizedFrames: this.#oversizedFrames,
+      throttledFrames: this.#rate?.stats.droppedFrames ?? 0,
       queuedFrames: this.#queue.length,
     };
   }
@@ -139,22 +174,48 @@ export class WebSocketAudioTransport implements AudioTransport {
   }
 
   /**
-   * Delivers one binary WebSocket frame from the client. Never throws: a malformed frame is
-   * counted, reported through `onError` and dropped. The samples handed to `onAudio` listeners may
-   * be a view of `data` (no copy), so `data` must not be written to afterwards — as `ws` never does.
+   * Delivers one binary WebSocket frame from the client. Never throws: a malformed or oversized
+   * frame is counted, reported through `onError` and dropped; so is a frame over the inbound rate
+   * (reported once per excess episode). The samples handed to `onAudio` listeners may be a view of
+   * `data` (no copy), so `data` must not be written to afterwards — as `ws` never does.
    */
   receive(data: BinaryData): void {
     if (this.#closed) return;
+    let pcm: Int16Array;
     try {
       const bytes = toBytes(data);
       if (bytes.byteLength === 0) return;
-      const pcm = pcm16View(bytes);
-      this.#framesIn++;
-      this.#audio.emit(pcm, this.inputFormat.sampleRate);
+      if (bytes.byteLength > this.#maxFrameBytes) {
+        this.#oversizedFrames++;
+        const ms = Math.round((bytes.byteLength / 2 / this.inputFormat.sampleRate) * 1000);
+        this.#errors.emit(
+          new ProtocolError('protocol_message_too_large', `audio frame of ${bytes.byteLength} bytes (${ms} ms) exceeds ${this.#maxFrameMs} ms (${this.#maxFrameBytes} bytes) at ${this.inputFormat.sampleRate} Hz`),
+        );
+        return;
+      }
+      pcm = pcm16View(bytes);
     } catch (error) {
       this.#invalidFrames++;
       this.#errors.emit(toVoxError(error, 'audio_invalid_format'));
+      return;
     }
+    if (this.#rate !== undefined && !this.#admit(pcm.length)) return;
+    this.#framesIn++;
+    this.#audio.emit(pcm, this.inputFormat.sampleRate);
+  }
+
+  /** The inbound rate's verdict on a frame of `samples`: true to pass it on. */
+  #admit(samples: number): boolean {
+    const verdict = (this.#rate as InboundRateMeter).admit((samples * 1000) / this.inputFormat.sampleRate, this.#now());
+    if (verdict === 'accept') return true;
+    if (verdict === 'throttle') {
+      this.#logger.warn('client audio arrives faster than real time; dropping frames');
+      this.#errors.emit(new TransportError('audio_rate_exceeded', 'audio arrives faster than real time allows; frames over the rate are dropped'));
+    } else if (verdict === 'refuse') {
+      this.#logger.warn({ throttledFrames: this.#rate?.stats.droppedFrames }, 'client kept sending audio faster than real time; refusing it');
+      this.#finish({ reason: 'failed', error: new TransportError('audio_rate_exceeded', 'audio kept arriving faster than real time allows') });
+    }
+    return false;
   }
 
   /** Delivers a `playback.progress` report the server parsed from the client's JSON. */

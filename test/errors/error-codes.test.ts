@@ -25,6 +25,8 @@ import { FakeLlm, FakeStt, FakeTts } from '../../src/providers/fake/index.js';
 import { VoiceServer } from '../../src/server/index.js';
 import { connectWebRtc, VoxClient } from '../../src/client/index.js';
 import { WebRtcWorkerPool } from '../../src/transport/webrtc-pool.js';
+import { MemorySessionStore } from '../../src/session/store.js';
+import { RedisSessionStore } from '../../src/session/redis-store.js';
 import { delay, RawClient } from '../server/helpers.js';
 
 function codeOf(error: unknown): string {
@@ -108,6 +110,14 @@ const producers: Record<ErrorCode, () => Promise<string>> = {
       c.socket.send(Buffer.alloc(3));
     }),
   audio_invalid_samples: () => thrown(() => assertFiniteSamples(Float32Array.of(0, Number.NaN))),
+  audio_rate_exceeded: () =>
+    serverError(async (c) => {
+      c.send(wsHello);
+      await c.next('session.ready');
+      // 4 s of audio at once: the 2 s burst is taken, the rest is over the rate.
+      for (let i = 0; i < 200; i++) c.sendAudio(new Int16Array(320));
+    }),
+  connection_idle: () => serverError(async () => undefined, { connectionIdleTimeoutMs: 100 }),
   provider_failed: async () => {
     const sim = new Simulation({ llm: { fail: () => true } }).start();
     sim.type('hello');
@@ -218,6 +228,43 @@ const producers: Record<ErrorCode, () => Promise<string>> = {
     }
   },
   session_limit: () => serverError(async (c) => c.send(wsHello), { session: { limits: { maxSessions: 0 } } }),
+  session_moved: async () => {
+    // Two nodes sharing one store: the session is resumed on the second while its client still talks to the first.
+    const store = new MemorySessionStore({ nodeId: 'first' });
+    const providers = () => ({ stt: new FakeStt({ recognize: () => '' }), llm: new FakeLlm({ respond: () => ['ok.'] }), tts: new FakeTts() });
+    const first = new VoiceServer({ port: 0, vad: false, providers: providers(), session: { store } });
+    const second = new VoiceServer({ port: 0, vad: false, providers: providers(), session: { store: store.forNode('second') } });
+    const [a, b] = [await first.start(), await second.start()];
+    const owner = new RawClient(a.url);
+    const other = new RawClient(b.url);
+    try {
+      await owner.opened();
+      owner.send(wsHello);
+      const ready = await owner.next('session.ready');
+      owner.send({ type: 'user.text', text: 'hi' });
+      await owner.next('reply.done');
+      await other.opened();
+      other.send({ type: 'session.resume', protocol: 1, sessionId: ready['sessionId'], resumeToken: ready['resumeToken'] });
+      await other.next('session.resumed');
+      owner.send({ type: 'user.text', text: 'still mine?' });
+      return String((await owner.next('error'))['code']);
+    } finally {
+      await owner.close();
+      await other.close();
+      await first.stop();
+      await second.stop();
+    }
+  },
+  session_store_unavailable: async () => {
+    // A Redis store on a port nothing listens on.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    return serverError(async (c) => c.send({ type: 'session.resume', protocol: 1, sessionId: 'any', resumeToken: 'x' }), {
+      session: { store: new RedisSessionStore({ connection: `redis://127.0.0.1:${port}`, commandTimeoutMs: 1000 }) },
+    });
+  },
   auth_failed: () => serverError(async (c) => c.send({ ...wsHello, token: 'wrong' }), { auth: (token) => token === 'right' }),
   tool_failed: async () => {
     const results = await toPromise(

@@ -35,6 +35,7 @@ const SERIES: Record<string, 'counter' | 'gauge' | 'histogram'> = {
   voxstate_turn_latency_seconds: 'histogram',
   voxstate_provider_latency_seconds: 'histogram',
   voxstate_provider_errors_total: 'counter',
+  voxstate_provider_queue_seconds: 'histogram',
   voxstate_vad_inference_seconds: 'histogram',
   voxstate_vad_batch_size: 'histogram',
   voxstate_event_loop_delay_seconds: 'gauge',

@@ -95,11 +95,29 @@ describe('encodeSessionEvent', () => {
     ]);
   });
 
-  it('errors keep a wire code, anything else becomes internal', () => {
-    expect(encode({ type: 'error', code: 'provider_timeout', message: 'slow', fatal: false })).toEqual([
-      { type: 'error', code: 'provider_timeout', message: 'slow', fatal: false },
+  it('errors keep a wire code (anything else becomes internal) and a generic message naming the kind of provider', () => {
+    expect(encode({ type: 'error', code: 'provider_timeout', message: 'tts.internal.example did not answer', fatal: false, provider: 'tts' })).toEqual([
+      { type: 'error', code: 'provider_timeout', message: 'the text-to-speech provider did not answer in time', fatal: false },
     ]);
-    expect(encode({ type: 'error', code: 'made_up', message: 'odd', fatal: true })).toEqual([{ type: 'error', code: 'internal', message: 'odd', fatal: true }]);
+    expect(encode({ type: 'error', code: 'made_up', message: 'odd', fatal: true })).toEqual([{ type: 'error', code: 'internal', message: 'internal server error', fatal: true }]);
+    expect(encode({ type: 'error', code: 'session_invalid_state', message: 'not now', fatal: false })).toEqual([{ type: 'error', code: 'session_invalid_state', message: 'not now', fatal: false }]);
+  });
+
+  it("a failed tool's thrown message is replaced for the client; voxstate's own tool messages stay", () => {
+    const ends = encode({
+      type: 'tools.end',
+      replyId: 3,
+      results: [
+        { callId: 'c1', name: 'db', ok: false, content: JSON.stringify({ error: 'ECONNREFUSED 10.0.0.5:5432', code: 'tool_failed' }) },
+        { callId: 'c2', name: 'db', ok: false, content: JSON.stringify({ error: "'db' did not finish within 50 ms", code: 'tool_failed', reason: 'timeout' }) },
+        { callId: 'c3', name: 'x', ok: false, content: JSON.stringify({ error: "unknown tool 'x'", code: 'tool_unknown' }) },
+      ],
+    });
+    expect(ends.map((m) => JSON.parse(String((m as { error?: string }).error)))).toEqual([
+      { error: 'the tool failed', code: 'tool_failed' },
+      { error: "'db' did not finish within 50 ms", code: 'tool_failed', reason: 'timeout' },
+      { error: "unknown tool 'x'", code: 'tool_unknown' },
+    ]);
   });
 
   it('events with no wire form give nothing', () => {

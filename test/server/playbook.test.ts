@@ -157,7 +157,10 @@ describe('playbooks over the wire', () => {
     c.send({ type: 'user.text', text: 'four of us' });
     await c.next('tool.end');
     await c.next('reply.done', (m) => m['text'] === 'Noted.');
-    expect((await store.get(sessionId))?.playbook).toEqual({ stage: 'party', data: { greet: { visits: 1 }, party: { sizes: [4] } } });
+    await expect.poll(async () => {
+      const stored = await store.get(sessionId);
+      return stored?.status === 'live' ? stored.record.playbook : undefined;
+    }).toEqual({ stage: 'party', data: { greet: { visits: 1 }, party: { sizes: [4] } } });
     await first.server.stop();
 
     const second = await start({ playbook: withData, session: { store }, providers: { stt: new FakeStt({ recognize: () => '' }), llm: llm(), tts: new FakeTts({ msPerWord: 20 }) } });
@@ -170,7 +173,10 @@ describe('playbooks over the wire', () => {
     await d.next('reply.done', (m) => m['text'] === 'Noted.');
     // The tool on the second server saw the data written on the first.
     expect(seenByTool).toEqual([{ sizes: [] }, { sizes: [4] }]);
-    expect((await store.get(sessionId))?.playbook).toEqual({ stage: 'party', data: { greet: { visits: 1 }, party: { sizes: [4, 3] } } });
+    await expect.poll(async () => {
+      const stored = await store.get(sessionId);
+      return stored?.status === 'live' ? stored.record.playbook : undefined;
+    }).toEqual({ stage: 'party', data: { greet: { visits: 1 }, party: { sizes: [4, 3] } } });
   });
 
   it('a client picks a named playbook; an unknown name is refused', async () => {

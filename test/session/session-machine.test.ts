@@ -140,7 +140,7 @@ describe('session machine in virtual time', () => {
     sim.type('hello');
     await sim.advance(1_000);
     expect(sim.state).toBe('listening');
-    expect(sim.emitted('error')).toEqual([{ type: 'error', code: 'provider_failed', message: 'fake LLM failure on call 1', fatal: false }]);
+    expect(sim.emitted('error')).toEqual([{ type: 'error', code: 'provider_failed', message: 'fake LLM failure on call 1', fatal: false, provider: 'llm' }]);
     sim.type('again');
     await sim.advance(5_000);
     expect(sim.history.at(-1)).toEqual({ role: 'assistant', content: 'You said again. Anything else?' });
