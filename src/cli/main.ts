@@ -46,6 +46,9 @@ Options (serve):
                          page: unsafe). Env VOXSTATE_ALLOWED_ORIGINS (comma-separated)
       --trust-proxy <n>  count clients by X-Forwarded-For behind n reverse proxies (true = 1;
                          env VOXSTATE_TRUST_PROXY); only when every request passes them
+      --webrtc-workers <n>
+                         worker threads for WebRTC transports (default one per core; 0 = the
+                         main thread). Env VOXSTATE_WEBRTC_WORKERS
       --session-store <url>
                          where sessions are kept for a resume: redis://host:port (shared by every
                          node behind a load balancer; a session resumes on any of them) or memory
@@ -93,6 +96,7 @@ export async function main(argv: readonly string[], out: Out = (line) => process
       'session-store': { type: 'string' },
       'allowed-origin': { type: 'string', multiple: true },
       'trust-proxy': { type: 'string' },
+      'webrtc-workers': { type: 'string' },
     },
     allowPositionals: false,
     strict: true,
@@ -117,6 +121,7 @@ export async function main(argv: readonly string[], out: Out = (line) => process
           ...(values['session-store'] === undefined ? {} : { sessionStore: values['session-store'] }),
           ...(values['allowed-origin'] === undefined ? {} : { allowedOrigin: values['allowed-origin'] }),
           ...(values['trust-proxy'] === undefined ? {} : { trustProxy: values['trust-proxy'] }),
+          ...(values['webrtc-workers'] === undefined ? {} : { webrtcWorkers: values['webrtc-workers'] }),
         },
         out,
       );

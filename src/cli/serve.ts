@@ -33,6 +33,8 @@ export interface ServeFlags {
   readonly allowedOrigin?: readonly string[];
   /** `--trust-proxy`: true, false or the number of proxies; wins over VOXSTATE_TRUST_PROXY and the file's `trustProxy`. */
   readonly trustProxy?: string;
+  /** `--webrtc-workers <n>`: WebRTC transport worker threads (0 = the main thread); wins over VOXSTATE_WEBRTC_WORKERS and the file's `webrtcWorkers`. */
+  readonly webrtcWorkers?: string;
 }
 
 /** The CLI's log level: `--log-level`, else VOXSTATE_LOG_LEVEL, else `warn` (the command prints its own summary). */
@@ -66,6 +68,8 @@ export interface FileConfig {
   connectionIdleTimeoutMs?: number;
   /** Concurrent calls per provider kind, and how long a call may wait for a slot. */
   providerLimits?: VoiceServerOptions['providers']['limits'];
+  /** WebRTC transport worker threads (`webrtc.workers`; 0 = the main thread). Default: one per core. */
+  webrtcWorkers?: number;
 }
 
 /** `true`, `false` or a number of proxies, from a flag or the environment. */
@@ -131,6 +135,14 @@ function integer(field: string, value: string | undefined): number | undefined {
   return parsed;
 }
 
+/** A count of threads from a flag or the environment: a whole number ≥ 0. */
+function threadCount(field: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new ConfigError(field, `expected a whole number of threads (0 = the main thread), got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
 export async function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Promise<FileConfig> {
   let file: FileConfig = {};
   const path = flags.config ?? env['VOXSTATE_CONFIG'];
@@ -153,6 +165,7 @@ export async function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Pro
   const systemPrompt = env['VOXSTATE_SYSTEM_PROMPT'] ?? file.systemPrompt;
   const allowedOrigins = (flags.allowedOrigin !== undefined && flags.allowedOrigin.length > 0 ? [...flags.allowedOrigin] : undefined) ?? listValue(env['VOXSTATE_ALLOWED_ORIGINS']) ?? file.allowedOrigins;
   const trustProxy = trustProxyValue('--trust-proxy', flags.trustProxy) ?? trustProxyValue('VOXSTATE_TRUST_PROXY', env['VOXSTATE_TRUST_PROXY']) ?? file.trustProxy;
+  const webrtcWorkers = threadCount('--webrtc-workers', flags.webrtcWorkers) ?? threadCount('VOXSTATE_WEBRTC_WORKERS', env['VOXSTATE_WEBRTC_WORKERS']) ?? file.webrtcWorkers;
   return {
     ...file,
     ...(port === undefined ? {} : { port }),
@@ -160,6 +173,7 @@ export async function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Pro
     ...(systemPrompt === undefined ? {} : { systemPrompt }),
     ...(allowedOrigins === undefined ? {} : { allowedOrigins }),
     ...(trustProxy === undefined ? {} : { trustProxy }),
+    ...(webrtcWorkers === undefined ? {} : { webrtcWorkers }),
   };
 }
 
@@ -275,6 +289,7 @@ export async function runServe(
     ...(config.trustProxy === undefined ? {} : { trustProxy: config.trustProxy }),
     ...(config.audioInput === undefined ? {} : { audioInput: config.audioInput }),
     ...(config.connectionIdleTimeoutMs === undefined ? {} : { connectionIdleTimeoutMs: config.connectionIdleTimeoutMs }),
+    ...(config.webrtcWorkers === undefined ? {} : { webrtc: { workers: config.webrtcWorkers } }),
     ...(authSecret === undefined ? {} : { auth: tokenAuth(authSecret, { onRefused: (reason) => logger.info({ reason }, 'session token refused') }) }),
     secrets: environmentSecrets(env),
   });

@@ -30,6 +30,14 @@ export const PROVIDER_ERROR_CODES: readonly ErrorCode[] = [
   'provider_bad_response',
   'provider_unavailable',
 ];
+/** The `event` label of `voxstate_webrtc_inbound_total`. */
+export const WEBRTC_INBOUND_EVENTS = ['lost', 'late', 'reordered', 'concealed'] as const;
+
+/** What a WebRTC transport's stats say about its inbound audio (the fields of WebRtcStats counted here). */
+export interface InboundAudioSource {
+  readonly stats: { readonly packetsLost: number; readonly packetsLate: number; readonly packetsReordered: number; readonly concealedFrames: number };
+}
+
 /** Quantiles of `voxstate_event_loop_delay_seconds`; 1 is the largest delay. */
 export const EVENT_LOOP_QUANTILES = [0.5, 0.9, 0.99, 1] as const;
 
@@ -93,6 +101,9 @@ export class Metrics {
   #attached = 0;
   /** VADs watched, each once however many servers attach it. */
   readonly #vads = new Map<BatchSource, { count: number; stop: () => void }>();
+  readonly #webrtcInbound: Counter<'event'>;
+  /** Live WebRTC transports and what of their stats is already counted (lost, late, reordered, concealed). */
+  readonly #webrtcSources = new Map<InboundAudioSource, number[]>();
 
   /** Use {@link createMetrics}. */
   constructor(registry: Registry) {
@@ -135,6 +146,19 @@ export class Metrics {
     });
     this.#vadSeconds = new Histogram({ name: 'voxstate_vad_inference_seconds', help: 'Time of one batched VAD inference.', buckets: VAD_SECONDS_BUCKETS, registers });
     this.#vadBatch = new Histogram({ name: 'voxstate_vad_batch_size', help: 'Windows scored by one batched VAD inference.', buckets: VAD_BATCH_BUCKETS, registers });
+    const collectWebRtc = (): void => {
+      for (const [source, counted] of this.#webrtcSources) this.#countWebRtc(source, counted);
+    };
+    this.#webrtcInbound = new Counter({
+      name: 'voxstate_webrtc_inbound_total',
+      help: 'Caller audio over WebRTC, all sessions: RTP packets lost (never came), late (came after their slot, dropped), reordered (put back in order), and 20 ms frames concealed.',
+      labelNames: ['event'],
+      registers,
+      collect() {
+        collectWebRtc();
+      },
+    });
+    for (const event of WEBRTC_INBOUND_EVENTS) this.#webrtcInbound.labels(event).inc(0);
     const collectLoopDelay = (gauge: Gauge<'quantile'>): void => this.#collectLoopDelay(gauge);
     new Gauge({
       name: 'voxstate_event_loop_delay_seconds',
@@ -161,6 +185,32 @@ export class Metrics {
   /** Every series of the registry in the Prometheus text format. */
   scrape(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  /**
+   * Counts a WebRTC transport's inbound losses, late and reordered packets and concealed frames into
+   * `voxstate_webrtc_inbound_total` (read at each scrape, so nothing is added per packet). The returned
+   * function counts what is left and stops: call it when the transport closes.
+   */
+  trackWebRtc(source: InboundAudioSource): () => void {
+    const counted = [0, 0, 0, 0];
+    this.#webrtcSources.set(source, counted);
+    return () => {
+      if (!this.#webrtcSources.delete(source)) return;
+      this.#countWebRtc(source, counted);
+    };
+  }
+
+  #countWebRtc(source: InboundAudioSource, counted: number[]): void {
+    const { packetsLost, packetsLate, packetsReordered, concealedFrames } = source.stats;
+    const now = [packetsLost, packetsLate, packetsReordered, concealedFrames];
+    for (let i = 0; i < now.length; i++) {
+      const added = (now[i] ?? 0) - (counted[i] ?? 0);
+      if (added > 0) {
+        this.#webrtcInbound.labels(WEBRTC_INBOUND_EVENTS[i] as (typeof WEBRTC_INBOUND_EVENTS)[number]).inc(added);
+        counted[i] = now[i] ?? 0;
+      }
+    }
   }
 
   /** Exports the provider series at 0 for these providers (their names and kinds, each error code). */

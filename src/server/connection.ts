@@ -44,6 +44,8 @@ export class ClientConnection {
   #bucket: number;
   #bucketAt: number;
   #alive = true;
+  /** Stops counting this connection's WebRTC transports into the metrics (at the latest when the socket closes). */
+  readonly #untrackWebRtc: Array<() => void> = [];
   /** When the client last sent anything (a message, an audio frame, WebRTC audio): performance.now() ms. */
   #lastActivity = performance.now();
   #idleTimer: NodeJS.Timeout | undefined;
@@ -362,7 +364,11 @@ export class ClientConnection {
       });
       transport.onIceCandidate((candidate) => this.#send({ type: 'webrtc.ice', candidate: candidate?.candidate ?? null, sdpMid: candidate?.sdpMid ?? null, sdpMLineIndex: candidate?.sdpMLineIndex ?? null }));
       // Its worker died: this session cannot get its audio back, so it ends (other sessions go on).
+      // Its inbound losses and concealment go into /metrics until it closes.
+      const untrack = this.#ctx.metrics?.trackWebRtc(transport);
+      if (untrack !== undefined) this.#untrackWebRtc.push(untrack);
       transport.onClosed((info) => {
+        untrack?.();
         if (info.error?.code !== 'transport_failed' || this.#webrtc !== transport) return;
         this.#error('transport_failed', info.error.message, true);
         host.close('transport_failed');
@@ -379,6 +385,7 @@ export class ClientConnection {
   #onClose(code: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const untrack of this.#untrackWebRtc.splice(0)) untrack();
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     const host = this.#host;

@@ -1,5 +1,6 @@
 /** What a ClientConnection needs from its server (kept narrow so connections stay testable). */
 import type { ErrorCode } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { IceServer, NegotiatedAudio } from '../protocol/messages.js';
 import type { InboundRateOptions } from '../transport/inbound-rate.js';
@@ -53,6 +54,8 @@ export interface ServerContext {
   readonly logger: Logger;
   readonly options: ConnectionOptions;
   readonly registry: SessionRegistry;
+  /** The server's metrics (undefined when `metrics: false`): WebRTC transports are counted into them. */
+  readonly metrics?: Metrics;
   /** The principal (an id, or undefined for anonymous access) or false when refused. */
   authenticate(token: string | undefined): Promise<string | undefined | false>;
   createHost(spec: NewHost): SessionHost;

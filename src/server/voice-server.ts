@@ -239,6 +239,7 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     this.#persistence = new SessionPersistence({
       store: options.session?.store ?? new MemorySessionStore(),
       registry: this.#registry,
+      ...(this.#metrics === undefined ? {} : { metrics: this.#metrics }),
       logger: this.#logger,
       ttlMs: this.#ttlMs,
       recordTtlMs: positive('session.recordTtlMs', options.session?.recordTtlMs, 86_400_000),

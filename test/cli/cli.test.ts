@@ -56,6 +56,19 @@ describe('voxstate CLI', () => {
     expect(bad.output()).toMatch(/config_invalid: --config: .*bad\.json is not valid JSON/);
   });
 
+  it('--webrtc-workers takes a thread count (0 = the main thread); anything else is a clear error naming the flag', async () => {
+    const bad = run(['--port', '0', '--webrtc-workers', 'two']);
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toMatch(/config_invalid: --webrtc-workers: expected a whole number of threads/);
+    const fromEnv = run(['--port', '0'], { VOXSTATE_WEBRTC_WORKERS: '-1' });
+    expect(await fromEnv.exited).toBe(1);
+    expect(fromEnv.output()).toMatch(/config_invalid: VOXSTATE_WEBRTC_WORKERS/);
+    const inMain = run(['--port', '0', '--webrtc-workers', '0']);
+    await waitForLine(inMain.output, /listening: ws:\/\/127\.0\.0\.1:\d+\/ws/);
+    inMain.child.kill('SIGTERM');
+    expect(await inMain.exited).toBe(0);
+  });
+
   it('--help explains the commands; an unknown command exits 2', async () => {
     const help = run(['--help']);
     expect(await help.exited).toBe(0);

@@ -39,6 +39,7 @@ const SERIES: Record<string, 'counter' | 'gauge' | 'histogram'> = {
   voxstate_vad_inference_seconds: 'histogram',
   voxstate_vad_batch_size: 'histogram',
   voxstate_event_loop_delay_seconds: 'gauge',
+  voxstate_webrtc_inbound_total: 'counter',
 };
 const PROVIDERS = { stt: 'fake-stt', llm: 'fake-llm', tts: 'fake-tts' } as const;
 const ERROR_CODES = ['provider_failed', 'provider_timeout', 'provider_rate_limited', 'provider_auth', 'provider_bad_response', 'provider_unavailable'];
@@ -109,6 +110,7 @@ describe('GET /metrics', () => {
     }
     expect(value(m, 'voxstate_vad_inference_seconds_count')).toBe(0);
     expect(value(m, 'voxstate_vad_batch_size_count')).toBe(0);
+    for (const event of ['lost', 'late', 'reordered', 'concealed']) expect(value(m, 'voxstate_webrtc_inbound_total', { event })).toBe(0);
     const delays = ['0.5', '0.9', '0.99', '1'].map((quantile) => value(m, 'voxstate_event_loop_delay_seconds', { quantile }));
     for (const delay of delays) expect(delay).toBeGreaterThanOrEqual(0);
     expect(delays[0]).toBeLessThanOrEqual(delays[3] as number);

@@ -2,6 +2,7 @@
  * WebRTC transports in worker threads (WebRtcWorkerPool): real worker threads running werift and
  * Opus, real werift peers on loopback, the main thread on the other side of the proxy.
  */
+import { createMetrics } from '../../src/observability/metrics.js';
 import { Encoder } from '@evan/opus';
 import { BroadcastChannel } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -156,6 +157,17 @@ describe('WebRtcWorkerTransport (werift + Opus in a worker thread)', () => {
     expect(heard).toHaveLength(50);
     expect(heard.every((frame) => frame.length === 960)).toBe(true);
     await expect.poll(() => transport.stats).toMatchObject({ packetsIn: 47, packetsLost: 4, concealedFrames: 4, packetsReordered: 1, packetsLate: 1 });
+    // The same counts reach /metrics: read at the scrape, and not counted twice by a second scrape or the close.
+    const metrics = createMetrics();
+    const untrack = metrics.trackWebRtc(transport);
+    const counts = async (): Promise<Record<string, number>> => {
+      const text = await metrics.scrape();
+      return Object.fromEntries([...text.matchAll(/^voxstate_webrtc_inbound_total\{event="(\w+)"\} (\d+)$/gm)].map((m) => [m[1] as string, Number(m[2])]));
+    };
+    expect(await counts()).toEqual({ lost: 4, late: 1, reordered: 1, concealed: 4 });
+    expect(await counts()).toEqual({ lost: 4, late: 1, reordered: 1, concealed: 4 });
+    untrack();
+    expect(await counts()).toEqual({ lost: 4, late: 1, reordered: 1, concealed: 4 });
     expect(transport.stats.jitterDepthMs).toBeGreaterThanOrEqual(20);
     expect(rms(heard[10] as Int16Array)).toBeGreaterThan(500); // concealment continues the tone
   });
