@@ -140,6 +140,14 @@ export interface MotionLinkContext {
   readonly attempt: number;
   readonly lastError: Error | undefined;
   readonly notifyParent: boolean;
+  /**
+   * The conversation id of the reply being sent (the req_id of its first audio), kept across
+   * reconnects: after a dropped connection the rest of the reply goes out under a new req_id, and
+   * the client must still see one conversation per reply. Cleared at the reply's end or interrupt.
+   */
+  readonly conversation: string | undefined;
+  /** req_ids that continue an earlier one's conversation (after a reconnect) → that conversation id. */
+  readonly aliases: Readonly<Record<string, string>>;
 }
 
 export interface ConnectionInput {
@@ -175,6 +183,35 @@ export const motionLinkMachine = setup({
     resetAttempts: assign({ attempt: 0 }),
     countAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
     rememberError: assign({ lastError: (_, params: { error: Error }) => params.error }),
+    /** Audio left for the Motion Server: relayed under the reply's conversation id (see MotionLinkContext.conversation). */
+    relayAudio: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'connection.audio') return;
+      const conversation = context.conversation ?? event.conversationId;
+      if (context.conversation === undefined && !event.isLast) enqueue.assign({ conversation: event.conversationId });
+      else if (event.isLast) enqueue.assign({ conversation: undefined });
+      if (conversation !== event.conversationId && context.aliases[event.conversationId] === undefined) {
+        enqueue.assign({ aliases: { ...context.aliases, [event.conversationId]: conversation } });
+      }
+      const output: MotionLinkOutput = { type: 'motion.audio', conversationId: conversation, pcm: event.pcm, sampleRate: event.sampleRate, audio: event.audio, format: event.format, isLast: event.isLast };
+      const parent: AnyActorRef | undefined = self._parent;
+      if (parent !== undefined && context.notifyParent) enqueue.sendParent(output);
+      enqueue.emit(output);
+    }),
+    /** Animation: relayed under the conversation its req_id belongs to. */
+    relayFrames: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'connection.frames') return;
+      const alias = context.aliases[event.conversationId];
+      if (alias !== undefined && event.isLast) {
+        const { [event.conversationId]: _done, ...rest } = context.aliases;
+        enqueue.assign({ aliases: rest });
+      }
+      const output: MotionLinkOutput = { type: 'motion.frames', conversationId: alias ?? event.conversationId, frames: event.frames, isLast: event.isLast, receivedAt: event.receivedAt };
+      const parent: AnyActorRef | undefined = self._parent;
+      if (parent !== undefined && context.notifyParent) enqueue.sendParent(output);
+      enqueue.emit(output);
+    }),
+    /** The reply ended or was interrupted where the Motion Server could not hear of it: the next reply is a new conversation. */
+    forgetConversation: assign({ conversation: undefined }),
   },
   guards: {
     canReconnect: ({ context }, params: { retryable: boolean }) => params.retryable && context.attempt < context.policy.maxAttempts,
@@ -193,6 +230,8 @@ export const motionLinkMachine = setup({
     notifyParent: input?.notifyParent ?? true,
     attempt: 0,
     lastError: undefined,
+    conversation: undefined,
+    aliases: {},
   }),
   initial: 'live',
   on: {
@@ -227,32 +266,8 @@ export const motionLinkMachine = setup({
         'connection.warning': {
           actions: { type: 'notify', params: ({ event }) => ({ type: 'motion.error', error: event.error, fatal: false }) },
         },
-        'connection.frames': {
-          actions: {
-            type: 'notify',
-            params: ({ event }) => ({
-              type: 'motion.frames',
-              conversationId: event.conversationId,
-              frames: event.frames,
-              isLast: event.isLast,
-              receivedAt: event.receivedAt,
-            }),
-          },
-        },
-        'connection.audio': {
-          actions: {
-            type: 'notify',
-            params: ({ event }) => ({
-              type: 'motion.audio',
-              conversationId: event.conversationId,
-              pcm: event.pcm,
-              sampleRate: event.sampleRate,
-              audio: event.audio,
-              format: event.format,
-              isLast: event.isLast,
-            }),
-          },
-        },
+        'connection.frames': { actions: 'relayFrames' },
+        'connection.audio': { actions: 'relayAudio' },
       },
       states: {
         connecting: {
@@ -260,14 +275,14 @@ export const motionLinkMachine = setup({
           on: {
             'connection.ready': { target: 'ready', actions: 'resetAttempts' },
             // Nothing to interrupt yet; answer at once so the caller never waits on us.
-            'motion.interrupt': { actions: { type: 'notify', params: { type: 'motion.interrupted' } } },
+            'motion.interrupt': { actions: ['forgetConversation', { type: 'notify', params: { type: 'motion.interrupted' } }] },
           },
         },
         ready: {
           entry: { type: 'notify', params: { type: 'motion.state', state: 'ready' } },
           on: {
             'motion.audio': { target: 'streaming', actions: 'forward' },
-            'motion.interrupt': { actions: { type: 'notify', params: { type: 'motion.interrupted' } } },
+            'motion.interrupt': { actions: ['forgetConversation', { type: 'notify', params: { type: 'motion.interrupted' } }] },
           },
         },
         streaming: {
@@ -276,8 +291,8 @@ export const motionLinkMachine = setup({
             'motion.audio': { actions: 'forward' },
             'connection.idle': { target: 'ready' },
             'motion.interrupt': [
-              { guard: 'sendsClientInterrupt', target: 'interrupting', actions: 'sendClientInterrupt' },
-              { target: 'interrupting', actions: 'endRequest' },
+              { guard: 'sendsClientInterrupt', target: 'interrupting', actions: ['forgetConversation', 'sendClientInterrupt'] },
+              { target: 'interrupting', actions: ['forgetConversation', 'endRequest'] },
             ],
           },
         },
@@ -301,7 +316,9 @@ export const motionLinkMachine = setup({
     reconnecting: {
       entry: ['countAttempt', { type: 'notify', params: { type: 'motion.state', state: 'reconnecting' } }],
       on: {
-        'motion.interrupt': { actions: { type: 'notify', params: { type: 'motion.interrupted' } } },
+        // Audio cannot be sent while the link is down; a reply that ends meanwhile ends its conversation.
+        'motion.audio': { guard: ({ event }) => event.end, actions: 'forgetConversation' },
+        'motion.interrupt': { actions: ['forgetConversation', { type: 'notify', params: { type: 'motion.interrupted' } }] },
       },
       after: {
         reconnectDelay: { target: 'live' },
@@ -310,7 +327,7 @@ export const motionLinkMachine = setup({
     failed: {
       entry: { type: 'notify', params: { type: 'motion.state', state: 'failed' } },
       on: {
-        'motion.interrupt': { actions: { type: 'notify', params: { type: 'motion.interrupted' } } },
+        'motion.interrupt': { actions: ['forgetConversation', { type: 'notify', params: { type: 'motion.interrupted' } }] },
       },
     },
     closed: {
