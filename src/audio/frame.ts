@@ -153,3 +153,23 @@ export function int16ToBytes(samples: Int16Array): Uint8Array {
 export function durationMs(sampleCount: number, sampleRate: number): number {
   return (sampleCount * 1000) / sampleRate;
 }
+
+type SampleArray = Uint8Array | Int16Array | Float32Array;
+
+/**
+ * The parts one after another in one array of their own type; a single part is returned as it is
+ * (no copy). `empty` is what no parts give.
+ */
+export function concatArrays<T extends SampleArray>(parts: readonly T[], empty: T): T {
+  if (parts.length === 0) return empty;
+  if (parts.length === 1) return parts[0] as T;
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new (parts[0]?.constructor as new (length: number) => T)(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part as never, offset);
+    offset += part.length;
+  }
+  return out;
+}

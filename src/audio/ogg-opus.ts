@@ -13,6 +13,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { AudioFormatError } from '../errors.js';
+import { concatArrays } from './frame.js';
 import { concatBytes, OGG_FLAGS, OggPageReader, OggPageWriter, type OggPacket } from './ogg.js';
 import { OPUS_SAMPLE_RATES, OpusDecoder, OpusEncoder, type OpusSampleRate } from './opus.js';
 
@@ -264,17 +265,7 @@ export class OggOpusReader {
       this.#page(page.packets, page.granule, (page.flags & OGG_FLAGS.eos) !== 0, out);
       if (this.#ended) break;
     }
-    if (out.length === 0) return new Int16Array(0);
-    if (out.length === 1) return out[0] as Int16Array;
-    let length = 0;
-    for (const part of out) length += part.length;
-    const pcm = new Int16Array(length);
-    let offset = 0;
-    for (const part of out) {
-      pcm.set(part, offset);
-      offset += part.length;
-    }
-    return pcm;
+    return concatArrays(out, new Int16Array(0));
   }
 
   #page(packets: readonly Uint8Array[], granule: bigint, eos: boolean, out: Int16Array[]): void {

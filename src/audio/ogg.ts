@@ -12,6 +12,7 @@
  * pieces (a socket) into pages and whole packets, checking every CRC.
  */
 import { AudioFormatError } from '../errors.js';
+import { concatArrays } from './frame.js';
 
 export const OGG_FLAGS = { continued: 0x01, bos: 0x02, eos: 0x04 } as const;
 
@@ -44,16 +45,7 @@ function fail(message: string): never {
 }
 
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatArrays(parts, new Uint8Array(0));
 }
 
 /** One packet to mux, with the granule position its stream has reached at its end. */

@@ -8,7 +8,9 @@
  * resume token) is cut out of every string, wherever it occurs.
  */
 
-export const REDACTED = '[redacted]';
+import { REDACTED } from '../observability/logger.js';
+
+export { REDACTED };
 
 export interface ScrubLimits {
   /** Nesting below which objects are replaced by `'[…]'`. */

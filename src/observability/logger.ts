@@ -70,6 +70,13 @@ const CREDENTIAL_PATTERNS: readonly (readonly [RegExp, string])[] = [
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|(?=")|$)/g, REDACTED],
 ];
 
+/** `text` with everything that looks like a credential replaced (CREDENTIAL_PATTERNS). */
+export function redactCredentials(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of CREDENTIAL_PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
 /** Configured secrets shorter than this are not cut out of text: "k" would cut every k. */
 export const MIN_SCRUBBED_SECRET = 8;
 
@@ -95,8 +102,7 @@ export class SecretScrubber {
   text(text: string): string {
     let out = text;
     for (const secret of this.#secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
-    for (const [pattern, replacement] of CREDENTIAL_PATTERNS) out = out.replace(pattern, replacement);
-    return out;
+    return redactCredentials(out);
   }
 
   value(value: unknown, depth = 0): unknown {

@@ -363,12 +363,12 @@ export class ClientConnection {
         ...(this.#ctx.options.webrtcHostAddresses === undefined ? {} : { hostAddresses: this.#ctx.options.webrtcHostAddresses }),
       });
       transport.onIceCandidate((candidate) => this.#send({ type: 'webrtc.ice', candidate: candidate?.candidate ?? null, sdpMid: candidate?.sdpMid ?? null, sdpMLineIndex: candidate?.sdpMLineIndex ?? null }));
-      // Its worker died: this session cannot get its audio back, so it ends (other sessions go on).
       // Its inbound losses and concealment go into /metrics until it closes.
       const untrack = this.#ctx.metrics?.trackWebRtc(transport);
       if (untrack !== undefined) this.#untrackWebRtc.push(untrack);
       transport.onClosed((info) => {
         untrack?.();
+        // Its worker died: this session cannot get its audio back, so it ends (other sessions go on).
         if (info.error?.code !== 'transport_failed' || this.#webrtc !== transport) return;
         this.#error('transport_failed', info.error.message, true);
         host.close('transport_failed');

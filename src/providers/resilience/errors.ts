@@ -3,6 +3,7 @@
  * `retryable` flag and no credentials in its message.
  */
 import { ProviderError, isAbortError } from '../../errors.js';
+import { redactCredentials } from '../../observability/logger.js';
 import { abortedError, type ProviderKind } from '../local/streams.js';
 
 const NETWORK_CODES = new Set([
@@ -18,13 +19,9 @@ const NETWORK_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
-/** Removes things that look like credentials from an upstream error message. */
+/** Removes things that look like credentials from an upstream error message (the logs' own patterns). */
 export function redactSecrets(message: string): string {
-  return message
-    .replace(/\b(sk|pk|rk)-[A-Za-z0-9_*\-]{6,}/g, '$1-[redacted]')
-    .replace(/\bAIza[0-9A-Za-z_\-]{20,}/g, '[redacted]')
-    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+/gi, '$1 [redacted]')
-    .replace(/(\/\/)[^/@\s:]+:[^/@\s]+@/g, '$1[redacted]@');
+  return redactCredentials(message);
 }
 
 /** HTTP status → provider error code and whether another attempt may succeed. */
