@@ -74,8 +74,7 @@ export interface SessionHostOptions {
   readonly onHistory?: (host: SessionHost, history: readonly ChatMessage[]) => void;
   /** The client's connection dropped: the session waits for a resume (persist it for a resume elsewhere). */
   readonly onSuspended?: (host: SessionHost) => void;
-  /** A resume issued a new token (the old one no longer works): persist its hash. Never log the token. */
-  /** A resume issued `token`; `held` is the one the client resumed with, valid until `token` is used. */
+  /** A resume issued `token` (persist its hash; never log it); `held` is the one the client resumed with, valid until `token` is used. */
   readonly onTokenRotated?: (host: SessionHost, token: string, held: string) => void;
   /** Observes the session's actor system (the server's inspector, src/inspect/). Default: none. */
   readonly inspect?: Observer<InspectionEvent>;
